@@ -1,0 +1,4 @@
+"""Callbacks that turn a training run into things to look at: image grids and 1-D densities in TensorBoard."""
+from gan_lightning.callbacks.samples import SampleLogger
+
+__all__ = ["SampleLogger"]

@@ -1,0 +1,103 @@
+"""Log what G makes: a grid of G(fixed z) for images, a density figure plus mean/std for 1-D samples.
+
+Everything is written to TensorBoard at ``step = pl_module.iteration`` (completed training iterations): a grid at
+step 500 shows G after 500 iterations. Real samples are logged once, from the first batch of the run.
+"""
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+
+def _tensorboard(trainer: L.Trainer):
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """(N, C, H, W) images in [-1, 1] -> one (C, H', W') grid in [0, 1]."""
+    nrow = nrow or math.ceil(math.sqrt(len(images)))
+    return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+
+
+def density_figure(real: np.ndarray, fake: np.ndarray, target: tuple[float, float] | None, bins: int = 100) -> Figure:
+    """Histograms of real and generated 1-D samples over a shared range, with the target N(mean, std) density."""
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    lo = min(real.min(), fake.min())
+    hi = max(real.max(), fake.max())
+    edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
+    ax.hist(real, bins=edges, density=True, alpha=0.5, label=f"real (n={len(real)})")
+    ax.hist(fake, bins=edges, density=True, alpha=0.5, label=f"G(fixed z) (n={len(fake)})")
+    if target is not None:
+        mean, std = target
+        x = np.linspace(min(lo, mean - 4 * std), max(hi, mean + 4 * std), 400)
+        ax.plot(x, np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi)), "k--", label="target")
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+class SampleLogger(L.Callback):
+    """Every ``every_n_iterations`` iterations and at the end of training, log G(fixed z) to TensorBoard.
+
+    Images (N, C, H, W) become a grid under ``samples/fake`` (real ones once under ``samples/real``). 1-D samples
+    (N, 1) become a figure ``samples/density`` of real and generated histograms, and scalars ``samples/mean`` and
+    ``samples/std`` of the generated samples. G runs in eval mode without gradients (``GAN.generate``).
+    """
+
+    def __init__(self, every_n_iterations: int = 500, max_images: int = 64, bins: int = 100) -> None:
+        self.every_n_iterations = every_n_iterations
+        self.max_images = max_images
+        self.bins = bins
+        self._real: torch.Tensor | None = None
+        self._last_logged: int | None = None
+
+    @rank_zero_only
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if self._real is not None:
+            return
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        self._real = real.detach().cpu()
+        writer = _tensorboard(trainer)
+        if writer is not None and self._real.dim() == 4:
+            writer.add_image("samples/real", image_grid(self._real[: self.max_images]), pl_module.iteration)
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.every_n_iterations > 0 and pl_module.iteration % self.every_n_iterations == 0:
+            self.log_samples(trainer, pl_module)
+
+    @rank_zero_only
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.log_samples(trainer, pl_module)
+
+    def log_samples(self, trainer: L.Trainer, pl_module) -> None:
+        step = pl_module.iteration
+        writer = _tensorboard(trainer)
+        if writer is None or step == self._last_logged:
+            return
+        self._last_logged = step
+        fake = pl_module.generate().float().cpu()
+        if fake.dim() == 4:
+            writer.add_image("samples/fake", image_grid(fake[: self.max_images]), step)
+        else:
+            writer.add_scalar("samples/mean", fake.mean().item(), step)
+            writer.add_scalar("samples/std", fake.std().item(), step)
+        if fake.dim() == 2 and fake.shape[1] == 1 and self._real is not None:
+            datamodule = trainer.datamodule
+            target = (datamodule.mean, datamodule.std) if hasattr(datamodule, "std") else None
+            figure = density_figure(self._real.flatten().numpy(), fake.flatten().numpy(), target, self.bins)
+            writer.add_figure("samples/density", figure, step)
+        writer.flush()

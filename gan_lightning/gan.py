@@ -1,0 +1,158 @@
+"""The GAN step: one LightningModule, manual optimisation, ``d_steps`` D updates then ``g_steps`` G updates."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from gan_lightning.losses import D_REDUCTIONS, G_LOSSES, discriminator_loss, generator_loss
+
+LATENT_DISTRIBUTIONS = ("normal", "uniform", "uniform_symmetric")
+Optimizer = Callable[..., torch.optim.Optimizer]
+
+
+class GAN(L.LightningModule):
+    """Generator ``G`` and discriminator ``D`` trained by the classic alternating loop (Goodfellow et al. 2014).
+
+    One training iteration (= one batch from the DataModule) splits the real batch into ``d_steps`` chunks; each
+    chunk feeds one D update with a fresh latent batch, then ``g_steps`` G updates follow, each with a fresh
+    latent batch of the same size. The other network is frozen (``toggled_optimizer``) during each update.
+
+    ``g_optimizer``/``d_optimizer`` are partially applied optimizer classes (Hydra ``_partial_``); the learning
+    rates ``g_lr``/``d_lr`` are separate arguments so that a sweep sets them by short names.
+
+    ``self.iteration`` counts completed iterations. It is the x-axis of everything the project logs (scalars,
+    grids, figures), unlike ``trainer.global_step``, which counts every optimizer step (d_steps + g_steps per
+    iteration) in manual optimisation.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_optimizer: Optimizer,
+        d_optimizer: Optimizer,
+        g_lr: float,
+        d_lr: float,
+        latent_dim: int,
+        latent_distribution: str = "normal",
+        d_steps: int = 1,
+        g_steps: int = 1,
+        g_loss: str = "non_saturating",
+        real_label: float = 1.0,
+        d_loss_reduction: str = "mean",
+        num_fixed_samples: int = 64,
+        fixed_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"latent_distribution={latent_distribution!r}; expected one of {LATENT_DISTRIBUTIONS}")
+        if g_loss not in G_LOSSES:
+            raise ValueError(f"g_loss={g_loss!r}; expected one of {G_LOSSES}")
+        if d_loss_reduction not in D_REDUCTIONS:
+            raise ValueError(f"d_loss_reduction={d_loss_reduction!r}; expected one of {D_REDUCTIONS}")
+        if d_steps < 1 or g_steps < 1:
+            raise ValueError(f"d_steps and g_steps must be >= 1, got d_steps={d_steps}, g_steps={g_steps}")
+        self.automatic_optimization = False
+        # The nets and optimizer factories are in the Hydra config that train.py logs and checkpoints.
+        self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer"])
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.iteration = 0
+        # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
+        fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
+        self.register_buffer("fixed_z", fixed)
+
+    # ----------------------------------------------------------------------------------------------- sampling
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        shape = (n, self.hparams.latent_dim)
+        device = None if generator is not None else self.device
+        kind = self.hparams.latent_distribution
+        if kind == "normal":
+            return torch.randn(shape, generator=generator, device=device)
+        z = torch.rand(shape, generator=generator, device=device)
+        return z * 2 - 1 if kind == "uniform_symmetric" else z
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) in eval mode (BatchNorm running statistics, no dropout), without autograd; ``fixed_z`` by default."""
+        z = self.fixed_z if z is None else z
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(z)
+        finally:
+            self.generator.train(was_training)
+
+    # ------------------------------------------------------------------------------------------------ training
+    def configure_optimizers(self):
+        opt_g = self.g_optimizer(self.generator.parameters(), lr=self.hparams.g_lr)
+        opt_d = self.d_optimizer(self.discriminator.parameters(), lr=self.hparams.d_lr)
+        return opt_g, opt_d
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        d_steps, g_steps = self.hparams.d_steps, self.hparams.g_steps
+        if len(real) < d_steps:
+            raise ValueError(f"a batch of {len(real)} real samples cannot feed d_steps={d_steps} D updates")
+        opt_g, opt_d = self.optimizers()
+
+        d_loss = d_real = d_fake = 0.0
+        for real_chunk in real.tensor_split(d_steps):
+            loss, real_logits, fake_logits = self._discriminator_step(opt_d, real_chunk)
+            d_loss = d_loss + loss.detach()
+            d_real = d_real + torch.sigmoid(real_logits.detach()).mean()
+            d_fake = d_fake + torch.sigmoid(fake_logits.detach()).mean()
+
+        chunk_size = len(real) // d_steps
+        g_loss = 0.0
+        for _ in range(g_steps):
+            g_loss = g_loss + self._generator_step(opt_g, chunk_size).detach()
+
+        self.iteration += 1
+        # Tensors, not floats: Lightning converts them only when the logger writes (no host sync per step).
+        self.log_dict(
+            {
+                "train/d_loss": d_loss / d_steps,
+                "train/g_loss": g_loss / g_steps,
+                "train/d_real": d_real / d_steps,
+                "train/d_fake": d_fake / d_steps,
+            },
+            prog_bar=True,
+            batch_size=len(real),
+        )
+
+    def _discriminator_step(self, opt_d, real: torch.Tensor):
+        with self.toggled_optimizer(opt_d):
+            with torch.no_grad():
+                fake = self.generator(self.sample_latent(len(real)))
+            real_logits = self.discriminator(real)
+            fake_logits = self.discriminator(fake)
+            loss = discriminator_loss(
+                real_logits, fake_logits, self.hparams.real_label, self.hparams.d_loss_reduction
+            )
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt_d.step()
+        return loss, real_logits, fake_logits
+
+    def _generator_step(self, opt_g, n: int) -> torch.Tensor:
+        with self.toggled_optimizer(opt_g):
+            fake_logits = self.discriminator(self.generator(self.sample_latent(n)))
+            loss = generator_loss(fake_logits, self.hparams.g_loss)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt_g.step()
+        return loss
+
+    # -------------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_iteration"] = self.iteration
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = checkpoint.get("gan_iteration", 0)

@@ -1,0 +1,68 @@
+"""DCGAN (Radford et al. 2016) sized for 28x28 images, as in the PyTorch DCGAN tutorial scaled to MNIST.
+
+G: z -> ConvT 7x7 -> 4f x 7 x 7 -> ConvT -> 2f x 14 x 14 -> ConvT -> C x 28 x 28, BatchNorm + ReLU, tanh out.
+D: C x 28 x 28 -> Conv -> f x 14 x 14 -> Conv + BatchNorm -> 2f x 7 x 7 -> Conv 7x7 -> one logit; LeakyReLU 0.2.
+Weights follow the paper: conv N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation; apply with ``net.apply(dcgan_init)``."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _check_28(shape: Sequence[int]) -> int:
+    channels, height, width = shape
+    if (height, width) != (28, 28):
+        raise ValueError(f"the DCGAN nets are built for 28x28 images, got image shape {tuple(shape)}")
+    return channels
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim: int, out_shape: Sequence[int] = (1, 28, 28), features: int = 64) -> None:
+        super().__init__()
+        channels = _check_28(out_shape)
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, features * 4, 7, 1, 0, bias=False),
+            nn.BatchNorm2d(features * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(features * 4, features * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(features * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(features * 2, channels, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, in_shape: Sequence[int] = (1, 28, 28), features: int = 64) -> None:
+        super().__init__()
+        channels = _check_28(in_shape)
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, features, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(features, features * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(features * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(features * 2, 1, 7, 1, 0, bias=False),
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(x.shape[0], 1)

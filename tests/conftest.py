@@ -1,0 +1,69 @@
+"""Shared fixtures: the real Hydra config composed with tiny limits, MNIST IDX files written by the test, event readers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gan_lightning.data.idx import write_idx
+from gan_lightning.train import CONFIG_DIR
+
+# Quiet, small, CPU-only runs; every test adds what it is about.
+TINY = [
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+def compose_cfg(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
+    """The config `python -m gan_lightning.train <overrides>` would run, writing into ``output_dir``."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=[*TINY, *overrides, f"paths.output_dir={output_dir}"])
+
+
+def write_mnist(root: Path, n: int = 96, gz: bool = True, split: str = "train", seed: int = 0) -> Path:
+    """Write ``n`` random 28x28 digits with labels in torchvision's layout ``root/MNIST/raw``; returns ``root``."""
+    names = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}[split]
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (n,), generator=gen, dtype=torch.uint8)
+    suffix = ".gz" if gz else ""
+    write_idx(raw / f"{names[0]}{suffix}", images)
+    write_idx(raw / f"{names[1]}{suffix}", labels)
+    return root
+
+
+def event_tags(run_dir: Path) -> dict[str, list[str]]:
+    """Tags per summary kind ('images', 'scalars', ...) over every TensorBoard event file under ``run_dir``."""
+    files = sorted(run_dir.rglob("events.out.tfevents.*"))
+    assert files, f"no TensorBoard event file under {run_dir}"
+    tags: dict[str, set[str]] = {}
+    for path in files:
+        acc = EventAccumulator(str(path), size_guidance={"images": 0, "scalars": 0})
+        acc.Reload()
+        for kind, names in acc.Tags().items():
+            if isinstance(names, list):
+                tags.setdefault(kind, set()).update(names)
+    return {kind: sorted(names) for kind, names in tags.items()}
+
+
+def event_accumulator(run_dir: Path) -> EventAccumulator:
+    files = sorted(run_dir.rglob("events.out.tfevents.*"))
+    assert len(files) == 1, files
+    acc = EventAccumulator(str(files[0]), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.fixture
+def mnist_dir(tmp_path: Path) -> Path:
+    return write_mnist(tmp_path / "data", n=96)

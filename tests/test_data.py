@@ -1,0 +1,112 @@
+"""Real loading code on files the tests write: IDX (raw and .gz), the offline message, the Gaussian stream."""
+from __future__ import annotations
+
+import gzip
+import socket
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from gan_lightning.data import GaussianStream, IDXError, MNISTDataModule, MNISTNotFoundError, read_idx
+from gan_lightning.data.idx import write_idx
+from tests.conftest import write_mnist
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_reads_idx_files_and_scales_to_minus_one_one(tmp_path, gz):
+    root = write_mnist(tmp_path, n=40, gz=gz)
+    raw = root / "MNIST" / "raw"
+    # Known extreme pixels: image 0 all black, image 1 all white.
+    images = read_idx(next(raw.glob("train-images*")))
+    images[0], images[1] = 0, 255
+    write_idx(next(raw.glob("train-images*")), images)
+
+    dm = MNISTDataModule(data_dir=str(root), batch_size=8, d_steps=2, download=False)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.dataset) == 40
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 40 // 16  # d_steps x batch_size per batch, last partial batch dropped
+    images, labels = batches[0]
+    assert images.dtype == torch.uint8 and images.shape == (16, 1, 28, 28) and labels.shape == (16,)
+
+    scaled, _ = dm.on_after_batch_transfer((dm.dataset.images[:2].clone(), dm.dataset.labels[:2]), 0)
+    assert scaled.dtype == torch.float32
+    assert torch.all(scaled[0] == -1.0) and torch.all(scaled[1] == 1.0)
+
+
+def test_mnist_prefers_raw_file_over_gz(tmp_path):
+    root = write_mnist(tmp_path, n=10, gz=True, seed=1)
+    write_mnist(tmp_path, n=20, gz=False, seed=2)
+    dm = MNISTDataModule(data_dir=str(root), download=False)
+    dm.setup("fit")
+    assert len(dm.dataset) == 20
+
+
+def test_mnist_missing_without_download_names_the_files(tmp_path):
+    dm = MNISTDataModule(data_dir=str(tmp_path / "nowhere"), download=False)
+    with pytest.raises(MNISTNotFoundError) as err:
+        dm.prepare_data()
+    message = str(err.value)
+    assert "train-images-idx3-ubyte" in message and "train-labels-idx1-ubyte" in message
+    assert str((tmp_path / "nowhere" / "MNIST" / "raw").resolve()) in message
+
+
+def test_mnist_missing_and_offline_gives_one_clear_error(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable (test)")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    dm = MNISTDataModule(data_dir=str(tmp_path), download=True)
+    with pytest.raises(MNISTNotFoundError) as err:
+        dm.prepare_data()
+    message = str(err.value)
+    assert "downloading failed" in message
+    assert "train-images-idx3-ubyte" in message and str(tmp_path.resolve()) in message
+
+
+def test_idx_reader_rejects_bad_magic_and_truncation(tmp_path):
+    good = tmp_path / "good-idx3-ubyte"
+    write_idx(good, torch.zeros(3, 28, 28, dtype=torch.uint8))
+    data = good.read_bytes()
+    assert read_idx(good).shape == (3, 28, 28)
+
+    bad_magic = tmp_path / "bad"
+    bad_magic.write_bytes(b"\x12\x34" + data[2:])
+    with pytest.raises(IDXError, match="not an IDX file"):
+        read_idx(bad_magic)
+
+    truncated = tmp_path / "truncated.gz"
+    with gzip.open(truncated, "wb") as f:
+        f.write(data[:-100])
+    with pytest.raises(IDXError, match="needs"):
+        read_idx(truncated)
+
+
+def _epoch(stream: GaussianStream) -> torch.Tensor:
+    return torch.cat(list(stream))
+
+
+def test_gaussian_stream_is_seeded_and_differs_per_rank_and_epoch():
+    kwargs = dict(mean=4.0, std=1.25, batch_size=1000, batches_per_epoch=20, seed=3)
+    a, b = GaussianStream(**kwargs), GaussianStream(**kwargs)
+    a0, b0 = _epoch(a), _epoch(b)
+    assert torch.equal(a0, b0)  # same seed, same stream
+    assert not torch.equal(a0, _epoch(a))  # the next epoch draws new samples
+    assert not torch.equal(a0, _epoch(GaussianStream(**kwargs, rank=1)))
+    # A stream restarted at epoch 1 (a resumed run) continues with epoch 1's samples, not epoch 0's.
+    c = GaussianStream(**kwargs)
+    _epoch(c)
+    assert torch.equal(_epoch(c), _epoch(GaussianStream(**kwargs, start_epoch=1)))
+    assert a0.shape == (20_000, 1)
+    assert abs(a0.mean().item() - 4.0) < 0.05 and abs(a0.std().item() - 1.25) < 0.05
+
+
+def test_gaussian_stream_workers_draw_different_batches():
+    stream = GaussianStream(mean=0.0, std=1.0, batch_size=10, batches_per_epoch=6, seed=0)
+    loader = DataLoader(stream, batch_size=None, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 6
+    assert len({b[0, 0].item() for b in batches}) == 6

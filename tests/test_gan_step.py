@@ -1,0 +1,127 @@
+"""The training-loop contract: d_steps D updates then g_steps G updates per batch, the other network frozen."""
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from gan_lightning.gan import GAN
+from gan_lightning.train import train
+from tests.conftest import compose_cfg, event_accumulator
+
+
+class StepCounter(L.Callback):
+    """Counts optimizer steps per optimizer (Lightning calls this hook for manual optimisation too)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {"g": 0, "d": 0}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        opt_g, _ = trainer.optimizers
+        self.steps["g" if optimizer is opt_g else "d"] += 1
+
+
+class FreezeCheckingGAN(GAN):
+    """Records whether a D update changed G (or a G update changed D), or left gradients on it."""
+
+    violations: list[str]
+
+    def on_train_start(self) -> None:
+        self.violations = []
+
+    @staticmethod
+    def _snapshot(net: torch.nn.Module) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in net.parameters()]
+
+    def _check(self, net, before, name) -> None:
+        if any(not torch.equal(a, b) for a, b in zip(before, net.parameters())):
+            self.violations.append(f"{name} changed")
+        if any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters()):
+            self.violations.append(f"{name} has gradients")
+
+    def _discriminator_step(self, opt_d, real):
+        before_g, before_d = self._snapshot(self.generator), self._snapshot(self.discriminator)
+        out = super()._discriminator_step(opt_d, real)
+        self._check(self.generator, before_g, "G during a D update")
+        if all(torch.equal(a, b) for a, b in zip(before_d, self.discriminator.parameters())):
+            self.violations.append("D did not change during its own update")
+        return out
+
+    def _generator_step(self, opt_g, n):
+        before_d, before_g = self._snapshot(self.discriminator), self._snapshot(self.generator)
+        out = super()._generator_step(opt_g, n)
+        self._check(self.discriminator, before_d, "D during a G update")
+        if all(torch.equal(a, b) for a, b in zip(before_g, self.generator.parameters())):
+            self.violations.append("G did not change during its own update")
+        return out
+
+
+def _fit(cfg, model_cls=GAN):
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model, _target_=f"{model_cls.__module__}.{model_cls.__qualname__}")
+    counter = StepCounter()
+    trainer = instantiate(cfg.trainer, callbacks=[counter], logger=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    return trainer, model, counter
+
+
+@pytest.mark.parametrize("data", ["gaussian", "mnist"])
+def test_d_steps_and_g_steps_per_batch(data, tmp_path, mnist_dir):
+    batches = 4
+    overrides = [f"data={data}", "model.d_steps=3", "model.g_steps=2", f"trainer.limit_train_batches={batches}"]
+    if data == "mnist":
+        overrides += [f"data.data_dir={mnist_dir}", "data.batch_size=8"]
+    else:
+        overrides += ["data.batch_size=50", "data.batches_per_epoch=10"]
+    trainer, model, counter = _fit(compose_cfg(tmp_path, overrides), FreezeCheckingGAN)
+
+    assert counter.steps == {"d": 3 * batches, "g": 2 * batches}
+    assert model.violations == []
+    assert model.iteration == batches
+    # Lightning's global_step counts every optimizer step in manual optimisation; our x-axis counts iterations.
+    assert trainer.global_step == 5 * batches
+
+
+def test_each_d_update_sees_its_own_real_chunk(tmp_path):
+    """A batch of d_steps x batch_size real samples is split so each D update gets batch_size fresh samples."""
+    cfg = compose_cfg(tmp_path, ["model.d_steps=4", "data.batch_size=25", "data.batches_per_epoch=1"])
+    model = instantiate(cfg.model)
+    seen = []
+    model._discriminator_step = lambda opt, real: (seen.append(real.clone()),
+                                                    type(model)._discriminator_step(model, opt, real))[1]
+    datamodule = instantiate(cfg.data)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+
+    assert [len(chunk) for chunk in seen] == [25, 25, 25, 25]
+    assert len(torch.unique(torch.cat(seen))) == 100
+
+
+def test_fixed_latent_is_a_buffer_and_samples_are_drawn_in_eval_mode(tmp_path):
+    cfg = compose_cfg(tmp_path, ["data=mnist", "model=mlp"])
+    model = instantiate(cfg.model)
+    assert "fixed_z" in dict(model.named_buffers())
+    assert "fixed_z" in model.state_dict()
+
+    model.train()
+    out1 = model.generate()
+    out2 = model.generate()
+    # Eval mode: BatchNorm uses running statistics, so the same z gives the same images, and train mode is restored.
+    assert torch.equal(out1, out2)
+    assert out1.shape == (64, 1, 28, 28)
+    assert model.generator.training
+    assert not out1.requires_grad
+    assert out1.min() >= -1 and out1.max() <= 1
+
+
+def test_gaussian_moments_moves_generated_mean_toward_target(tmp_path):
+    """A shortened gaussian_moments schedule (150 of 5,000 iterations) pulls G's mean from near 0 toward 4."""
+    cfg = compose_cfg(tmp_path, ["experiment=gaussian_moments", "data.batches_per_epoch=150",
+                                 "callbacks.samples.every_n_iterations=0"])
+    L.seed_everything(cfg.seed)  # as train() does, so this is the G that training starts from
+    start = instantiate(cfg.model).generate().mean().item()
+    train(cfg)
+    means = [e.value for e in event_accumulator(tmp_path).Scalars("samples/mean")]
+    end = means[-1]
+    assert abs(end - 4.0) < abs(start - 4.0) - 1.0, (start, end)

@@ -1,0 +1,54 @@
+"""Whole runs as a user starts them: resume from last.ckpt, and a Hydra multirun sweep from the command line."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from gan_lightning.train import train
+from tests.conftest import compose_cfg, event_accumulator
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
+    common = ["data.batches_per_epoch=3", "model.d_steps=2", "model.g_steps=1", "data.batch_size=50",
+              "callbacks.samples.every_n_iterations=2"]
+    train(compose_cfg(tmp_path / "first", [*common, "trainer.max_epochs=2"]))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=False)
+    assert saved["gan_iteration"] == 6 and saved["global_step"] == 6 * 3
+
+    # A different seed and fixed_seed would draw a different fixed z: resuming must keep the checkpoint's.
+    resumed_dir = tmp_path / "resumed"
+    train(compose_cfg(resumed_dir, [*common, "trainer.max_epochs=3", f"ckpt_path={last}", "seed=7",
+                                    "model.fixed_seed=7"]))
+    after = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert after["gan_iteration"] == 9 and after["global_step"] == 9 * 3 and after["epoch"] == 2
+    assert torch.equal(after["state_dict"]["fixed_z"], saved["state_dict"]["fixed_z"])
+
+    # The resumed run logs from iteration 6 on: its x-axis continues the first run's.
+    steps = [e.step for e in event_accumulator(resumed_dir).Scalars("train/d_loss")]
+    assert steps == [6, 7, 8]
+    assert [e.step for e in event_accumulator(resumed_dir).Scalars("samples/mean")] == [8, 9]
+
+
+def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "gan_lightning.train", "-m", "model.g_lr=1e-4,3e-4",
+           "trainer=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+           "data.batches_per_epoch=2", f"hydra.sweep.dir={sweep_dir}"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, lr in zip(jobs, [1e-4, 3e-4]):
+        assert OmegaConf.load(job / ".hydra" / "config.yaml").model.g_lr == lr
+        assert list(job.rglob("events.out.tfevents.*")), f"no event file in {job}"
+        assert (job / "checkpoints" / "last.ckpt").is_file()
