@@ -34,24 +34,32 @@ class FreezeCheckingGAN(GAN):
     def _snapshot(net: torch.nn.Module) -> list[torch.Tensor]:
         return [p.detach().clone() for p in net.parameters()]
 
-    def _check(self, net, before, name) -> None:
+    @staticmethod
+    def _grads(net: torch.nn.Module) -> list[torch.Tensor | None]:
+        return [None if p.grad is None else p.grad.clone() for p in net.parameters()]
+
+    def _check(self, net, before, grads_before, name) -> None:
         if any(not torch.equal(a, b) for a, b in zip(before, net.parameters())):
             self.violations.append(f"{name} changed")
-        if any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters()):
-            self.violations.append(f"{name} has gradients")
+        for old, new in zip(grads_before, self._grads(net)):
+            if (old is None) != (new is None) or (old is not None and not torch.equal(old, new)):
+                self.violations.append(f"{name} received gradients")
+                break
 
     def _discriminator_step(self, opt_d, real):
         before_g, before_d = self._snapshot(self.generator), self._snapshot(self.discriminator)
+        grads_g = self._grads(self.generator)
         out = super()._discriminator_step(opt_d, real)
-        self._check(self.generator, before_g, "G during a D update")
+        self._check(self.generator, before_g, grads_g, "G during a D update")
         if all(torch.equal(a, b) for a, b in zip(before_d, self.discriminator.parameters())):
             self.violations.append("D did not change during its own update")
         return out
 
     def _generator_step(self, opt_g, n):
         before_d, before_g = self._snapshot(self.discriminator), self._snapshot(self.generator)
+        grads_d = self._grads(self.discriminator)
         out = super()._generator_step(opt_g, n)
-        self._check(self.discriminator, before_d, "D during a G update")
+        self._check(self.discriminator, before_d, grads_d, "D during a G update")
         if all(torch.equal(a, b) for a, b in zip(before_g, self.generator.parameters())):
             self.violations.append("G did not change during its own update")
         return out

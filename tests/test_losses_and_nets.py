@@ -35,7 +35,10 @@ def test_pytorch_gan_mlp_generator_matches_the_original_layout():
     norms = [m for m in g.modules() if isinstance(m, nn.BatchNorm1d)]
     assert [m.num_features for m in norms] == [256, 512, 1024] and all(m.eps == 0.8 for m in norms)
     assert g(torch.randn(5, 100)).shape == (5, 1, 28, 28)
-    assert sum(p.numel() for p in g.parameters()) == 1_493_520  # gan.py's generator
+    # Linear 100-128, 128-256 + BN, 256-512 + BN, 512-1024 + BN, 1024-784 (weights + biases + BN scale/shift).
+    expected = (100 * 128 + 128) + (128 * 256 + 256 + 512) + (256 * 512 + 512 + 1024) + (512 * 1024 + 1024 + 2048)
+    expected += 1024 * 784 + 784
+    assert sum(p.numel() for p in g.parameters()) == expected == 1_510_032
 
 
 def test_dcgan_nets_shapes_and_init():
