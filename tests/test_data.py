@@ -8,7 +8,19 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gan_lightning.data import GaussianStream, IDXError, MNISTDataModule, MNISTNotFoundError, read_idx
+from types import SimpleNamespace
+
+from lightning.pytorch.utilities.data import _update_dataloader
+from torch.utils.data import DistributedSampler
+
+from gan_lightning.data import (
+    GaussianDataModule,
+    GaussianStream,
+    IDXError,
+    MNISTDataModule,
+    MNISTNotFoundError,
+    read_idx,
+)
 from gan_lightning.data.idx import write_idx
 from tests.conftest import write_mnist
 
@@ -110,3 +122,44 @@ def test_gaussian_stream_workers_draw_different_batches():
     batches = list(loader)
     assert len(batches) == 6
     assert len({b[0, 0].item() for b in batches}) == 6
+
+
+def test_mnist_epochs_have_their_own_order_and_resume_reproduces_it(tmp_path):
+    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=64)), batch_size=8, seed=5, download=False)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(0)
+    epoch0 = torch.cat([labels for _, labels in loader])
+    first_images0 = next(iter(loader))[0]
+    loader.sampler.set_epoch(1)
+    first_images1 = next(iter(loader))[0]
+    assert not torch.equal(first_images0, first_images1)
+    # A new loader (a resumed run) told it is at epoch 1 yields epoch 1's order.
+    again = dm.train_dataloader()
+    again.sampler.set_epoch(1)
+    assert torch.equal(next(iter(again))[0], first_images1)
+    assert len(epoch0) == 64
+
+
+def test_mnist_loader_keeps_whole_batches_under_a_distributed_sampler(tmp_path):
+    """What Lightning does under DDP: re-create the loader with a DistributedSampler; batches must stay whole."""
+    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=96)), batch_size=8, d_steps=2, download=False)
+    dm.setup("fit")
+    sharded = _update_dataloader(dm.train_dataloader(), DistributedSampler(dm.dataset, num_replicas=2, rank=0))
+    batches = list(sharded)
+    assert len(batches) == 96 // 2 // 16
+    assert all(images.shape == (16, 1, 28, 28) for images, _ in batches)
+
+
+def test_gaussian_datamodule_resumes_with_the_next_epochs_samples():
+    dm = GaussianDataModule(batch_size=10, batches_per_epoch=3, seed=1)
+    fresh = dm.train_dataloader()
+    epochs = [torch.cat(list(fresh)) for _ in range(3)]
+    assert not torch.equal(epochs[0], epochs[1])
+
+    # A run resumed from the checkpoint written at the end of epoch 0 (Lightning has processed 1 epoch).
+    progress = SimpleNamespace(current=SimpleNamespace(processed=1))
+    dm.trainer = SimpleNamespace(global_rank=0, fit_loop=SimpleNamespace(epoch_progress=progress))
+    resumed = dm.train_dataloader()
+    assert torch.equal(torch.cat(list(resumed)), epochs[1])
+    assert torch.equal(torch.cat(list(resumed)), epochs[2])

@@ -63,3 +63,10 @@ def test_batch_discriminator_names_a_batch_size_mismatch():
     assert d(torch.randn(100, 1)).shape == (1, 1)
     with pytest.raises(ValueError, match="batch size"):
         d(torch.randn(64, 1))
+
+
+def test_nets_refuse_samples_of_the_wrong_kind():
+    with pytest.raises(ValueError, match="1-D samples"):
+        Moments()(torch.randn(8, 1, 28, 28))
+    with pytest.raises(ValueError, match="28, 28"):
+        DCGANGenerator(100, out_shape=[1])

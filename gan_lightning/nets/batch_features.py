@@ -10,13 +10,22 @@ import torch
 from torch import nn
 
 
+def _one_dimensional(x: torch.Tensor) -> torch.Tensor:
+    if x.dim() != 2 or x.shape[1] != 1:
+        raise ValueError(
+            f"batch-level discriminators judge 1-D samples of shape (B, 1), got {tuple(x.shape)}: use them with "
+            "data=gaussian"
+        )
+    return x.flatten()
+
+
 class Moments(nn.Module):
     """(B, 1) samples -> (1, 4): mean, std, skewness and excess kurtosis of the batch (population moments)."""
 
     out_features = 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten()
+        x = _one_dimensional(x)
         mean = x.mean()
         diffs = x - mean
         std = diffs.pow(2).mean().sqrt()
@@ -30,7 +39,7 @@ class SquaredDeviations(nn.Module):
     """(B, 1) samples -> (1, 2B): the samples followed by their squared deviations from the batch mean."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten()
+        x = _one_dimensional(x)
         # The original computes the mean on detached data: the deviations carry no gradient through it.
         deviations = (x - x.detach().mean()).pow(2)
         return torch.cat([x, deviations]).unsqueeze(0)

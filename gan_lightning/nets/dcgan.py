@@ -24,10 +24,9 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 def _check_28(shape: Sequence[int]) -> int:
-    channels, height, width = shape
-    if (height, width) != (28, 28):
-        raise ValueError(f"the DCGAN nets are built for 28x28 images, got image shape {tuple(shape)}")
-    return channels
+    if len(shape) != 3 or tuple(shape[1:]) != (28, 28):
+        raise ValueError(f"the DCGAN nets are built for (C, 28, 28) images, got sample shape {list(shape)}")
+    return shape[0]
 
 
 class DCGANGenerator(nn.Module):
