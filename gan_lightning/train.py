@@ -23,12 +23,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if logger:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    for callback in callbacks:  # quality metrics measured by callbacks (rank zero)
+        metrics.update(getattr(callback, "metrics", {}))
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    """Train; return ``cfg.optimized_metric`` (when set) so that a Hydra sweeper can optimise it."""
+    metrics = train(cfg)
+    if cfg.get("optimized_metric"):
+        if cfg.optimized_metric not in metrics:
+            raise KeyError(f"optimized_metric={cfg.optimized_metric!r} was not measured; got {sorted(metrics)}")
+        return metrics[cfg.optimized_metric]
+    return None
 
 
 if __name__ == "__main__":

@@ -28,11 +28,13 @@ def test_mnist_preset_trains_and_logs_grids(preset, tmp_path):
 @pytest.mark.parametrize("preset", ["gaussian_moments", "gaussian_diffs"])
 def test_gaussian_preset_trains_and_logs_density(preset, tmp_path):
     cfg = compose_cfg(tmp_path / "run", [f"experiment={preset}", "data.batches_per_epoch=2"])
-    train(cfg)
+    metrics = train(cfg)
 
+    distances = {"metrics/w1", "metrics/ks", "metrics/mean_error", "metrics/std_error"}
+    assert distances <= metrics.keys()
     tags = event_tags(tmp_path / "run")
     assert "samples/density" in tags["images"]
-    assert {"samples/mean", "samples/std"} | SCALARS <= set(tags["scalars"])
+    assert {"samples/mean", "samples/std"} | distances | SCALARS <= set(tags["scalars"])
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 

@@ -15,6 +15,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
+from gan_lightning.metrics import gaussian_distances
+
 
 def _tensorboard(trainer: L.Trainer):
     for logger in trainer.loggers:
@@ -54,7 +56,10 @@ class SampleLogger(L.Callback):
 
     Images (N, C, H, W) become a grid under ``samples/fake`` (real ones once under ``samples/real``). 1-D samples
     (N, 1) become a figure ``samples/density`` of real and generated histograms, and scalars ``samples/mean`` and
-    ``samples/std`` of the generated samples. G runs in eval mode without gradients (``GAN.generate``).
+    ``samples/std`` of the generated samples; when the data module names its target N(mean, std), also
+    ``metrics/w1``, ``metrics/ks``, ``metrics/mean_error`` and ``metrics/std_error`` of G(fixed z) against it (the
+    latest values are kept in ``self.metrics``, which ``train()`` returns). G runs in eval mode without
+    gradients (``GAN.generate``).
     """
 
     def __init__(self, every_n_iterations: int = 500, max_images: int = 64, bins: int = 100) -> None:
@@ -63,6 +68,7 @@ class SampleLogger(L.Callback):
         self.bins = bins
         self._real: torch.Tensor | None = None
         self._last_logged: int | None = None
+        self.metrics: dict[str, float] = {}
 
     @rank_zero_only
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
@@ -95,9 +101,14 @@ class SampleLogger(L.Callback):
         else:
             writer.add_scalar("samples/mean", fake.mean().item(), step)
             writer.add_scalar("samples/std", fake.std().item(), step)
-        if fake.dim() == 2 and fake.shape[1] == 1 and self._real is not None:
-            datamodule = trainer.datamodule
-            target = (datamodule.mean, datamodule.std) if hasattr(datamodule, "std") else None
-            figure = density_figure(self._real.flatten().numpy(), fake.flatten().numpy(), target, self.bins)
-            writer.add_figure("samples/density", figure, step)
+        datamodule = trainer.datamodule
+        target = (datamodule.mean, datamodule.std) if hasattr(datamodule, "std") else None
+        if fake.dim() == 2 and fake.shape[1] == 1:
+            if target is not None:
+                for name, value in gaussian_distances(fake, *target).items():
+                    self.metrics[f"metrics/{name}"] = value
+                    writer.add_scalar(f"metrics/{name}", value, step)
+            if self._real is not None:
+                figure = density_figure(self._real.flatten().numpy(), fake.flatten().numpy(), target, self.bins)
+                writer.add_figure("samples/density", figure, step)
         writer.flush()
