@@ -24,6 +24,9 @@ class GAN(L.LightningModule):
     ``g_optimizer``/``d_optimizer`` are partially applied optimizer classes (Hydra ``_partial_``); the learning
     rates ``g_lr``/``d_lr`` are separate arguments so that a sweep sets them by short names.
 
+    ``grad_clip_norm`` clips each network's gradient norm before its optimizer steps, in
+    ``on_before_optimizer_step``, i.e. after mixed precision has unscaled the gradients.
+
     ``self.iteration`` counts completed iterations. It is the x-axis of everything the project logs (scalars,
     grids, figures), unlike ``trainer.global_step``, which counts every optimizer step (d_steps + g_steps per
     iteration) in manual optimisation.
@@ -46,6 +49,7 @@ class GAN(L.LightningModule):
         d_loss_reduction: str = "mean",
         num_fixed_samples: int = 64,
         fixed_seed: int = 0,
+        grad_clip_norm: float | None = None,
     ) -> None:
         super().__init__()
         if latent_distribution not in LATENT_DISTRIBUTIONS:
@@ -126,6 +130,12 @@ class GAN(L.LightningModule):
             prog_bar=True,
             batch_size=len(real),
         )
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after GradScaler.unscale_ under 16-mixed, so the norm is the true gradient norm.
+        if self.hparams.grad_clip_norm:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.hparams.grad_clip_norm)
 
     def _discriminator_step(self, opt_d, real: torch.Tensor):
         with self.toggled_optimizer(opt_d):
