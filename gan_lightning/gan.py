@@ -27,6 +27,9 @@ class GAN(L.LightningModule):
     ``grad_clip_norm`` clips each network's gradient norm before its optimizer steps, in
     ``on_before_optimizer_step``, i.e. after mixed precision has unscaled the gradients.
 
+    ``check_finite`` stops the run at the first iteration whose D loss, G loss or G output is NaN/inf (one
+    device-to-host sync per iteration); the epoch-end ``last.ckpt`` written before it stays untouched.
+
     ``self.iteration`` counts completed iterations. It is the x-axis of everything the project logs (scalars,
     grids, figures), unlike ``trainer.global_step``, which counts every optimizer step (d_steps + g_steps per
     iteration) in manual optimisation.
@@ -50,6 +53,7 @@ class GAN(L.LightningModule):
         num_fixed_samples: int = 64,
         fixed_seed: int = 0,
         grad_clip_norm: float | None = None,
+        check_finite: bool = True,
     ) -> None:
         super().__init__()
         if latent_distribution not in LATENT_DISTRIBUTIONS:
@@ -107,17 +111,22 @@ class GAN(L.LightningModule):
         opt_g, opt_d = self.optimizers()
 
         d_loss = d_real = d_fake = 0.0
+        fake_finite = torch.ones((), dtype=torch.bool, device=real.device)
         for real_chunk in real.tensor_split(d_steps):
-            loss, real_logits, fake_logits = self._discriminator_step(opt_d, real_chunk)
+            loss, real_logits, fake_logits, fake = self._discriminator_step(opt_d, real_chunk)
             d_loss = d_loss + loss.detach()
             d_real = d_real + torch.sigmoid(real_logits.detach()).mean()
             d_fake = d_fake + torch.sigmoid(fake_logits.detach()).mean()
+            if self.hparams.check_finite:
+                fake_finite = fake_finite & torch.isfinite(fake).all()
 
         chunk_size = len(real) // d_steps
         g_loss = 0.0
         for _ in range(g_steps):
             g_loss = g_loss + self._generator_step(opt_g, chunk_size).detach()
 
+        if self.hparams.check_finite:
+            self._stop_if_not_finite(fake_finite, d_loss, g_loss)
         self.iteration += 1
         # Tensors, not floats: Lightning converts them only when the logger writes (no host sync per step).
         self.log_dict(
@@ -129,6 +138,17 @@ class GAN(L.LightningModule):
             },
             prog_bar=True,
             batch_size=len(real),
+        )
+
+    def _stop_if_not_finite(self, fake_finite, d_loss, g_loss) -> None:
+        flags = torch.stack([fake_finite, torch.isfinite(d_loss), torch.isfinite(g_loss)]).tolist()
+        if all(flags):
+            return
+        bad = [name for name, ok in zip(("G output", "train/d_loss", "train/g_loss"), flags) if not ok]
+        raise FloatingPointError(
+            f"non-finite {', '.join(bad)} at iteration {self.iteration} (epoch {self.current_epoch}, "
+            f"d_loss={d_loss.item():.4g}, g_loss={g_loss.item():.4g}): training stopped; the last good "
+            "checkpoint is the epoch-end last.ckpt written before this epoch"
         )
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -149,7 +169,7 @@ class GAN(L.LightningModule):
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             opt_d.step()
-        return loss, real_logits, fake_logits
+        return loss, real_logits, fake_logits, fake
 
     def _generator_step(self, opt_g, n: int) -> torch.Tensor:
         with self.toggled_optimizer(opt_g):
@@ -163,6 +183,16 @@ class GAN(L.LightningModule):
     # -------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_iteration"] = self.iteration
+        # The latent draws of the next epoch come from the global RNGs: save them so that a resumed run draws
+        # the same z as an uninterrupted one (data order is already a function of seed and epoch).
+        checkpoint["gan_rng"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            checkpoint["gan_rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = checkpoint.get("gan_iteration", 0)
+        rng = checkpoint.get("gan_rng", {})
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"], torch.cuda.current_device())

@@ -1,6 +1,8 @@
 """Entry point: ``python -m gan_lightning.train [overrides]`` composes conf/train.yaml and fits the GAN."""
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import hydra
@@ -10,10 +12,30 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from gan_lightning.callbacks import RunConfigInCheckpoint
+from gan_lightning.data import IDXError, MNISTNotFoundError
+from gan_lightning.validation import (
+    ConfigError,
+    check_checkpoint_matches,
+    check_data_settings,
+    check_model_fits_data,
+    experiment_config,
+    prepare_data_early,
+    validate_settings,
+)
+
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# Errors that mean "the input is wrong": reported as one line, not a traceback.
+INPUT_ERRORS = (ConfigError, MNISTNotFoundError, IDXError)
+
+
+def _choice(group: str) -> str:
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.choices.get(group, group))
+    return group
 
 
 def _refuse_multirun_with_relaunching_ddp(trainer: L.Trainer) -> None:
@@ -21,7 +43,7 @@ def _refuse_multirun_with_relaunching_ddp(trainer: L.Trainer) -> None:
     start the whole sweep again. Stop before anything is launched."""
     in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if in_multirun and isinstance(getattr(trainer.strategy, "launcher", None), _SubprocessScriptLauncher):
-        raise RuntimeError(
+        raise ConfigError(
             "Hydra multirun (-m) cannot use a DDP strategy that re-launches the script (trainer=ddp/ddp_cpu with "
             f"{trainer.world_size} processes): each rank would re-run the whole sweep. Sweep with one device per job "
             "(trainer.devices=1, several jobs at once with hydra/launcher=parallel or slurm), or run each "
@@ -30,14 +52,25 @@ def _refuse_multirun_with_relaunching_ddp(trainer: L.Trainer) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Build data, GAN, callbacks, logger and Trainer from ``cfg``, fit, and return the final logged metrics."""
+    """Check the config, build data, GAN, callbacks, logger and Trainer, fit, and return the final metrics."""
+    validate_settings(cfg)
+    check_data_settings(cfg, _choice("data"))
+    check_checkpoint_matches(cfg)
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    prepare_data_early(datamodule)
+    try:
+        model = instantiate(cfg.model)
+    except Exception as err:  # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
+        cause = err.__cause__ or err
+        raise ConfigError(f"model={_choice('model')} cannot be built for data={_choice('data')}: {cause}") from err
+    check_model_fits_data(model, cfg.data.sample_shape, cfg.data.batch_size, _choice("model"), _choice("data"))
+
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks.append(RunConfigInCheckpoint(experiment_config(cfg)))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     _refuse_multirun_with_relaunching_ddp(trainer)
@@ -53,10 +86,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+@rank_zero_only
+def _write_run_summary(output_dir: str, summary: dict) -> None:
+    """``metrics.json`` in the run folder: status, final metrics or the error, and the command-line overrides."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    path = Path(output_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**summary, "overrides": overrides}, indent=2))
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Train; return ``cfg.optimized_metric`` (when set) so that a Hydra sweeper can optimise it."""
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except Exception as err:
+        _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
+        in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if isinstance(err, (*INPUT_ERRORS, FloatingPointError)) and not in_multirun:
+            print(f"error: {err}", file=sys.stderr)  # one clear message instead of a traceback
+            sys.exit(2 if isinstance(err, INPUT_ERRORS) else 1)
+        raise  # in a sweep Hydra records the failed job, runs the others, then exits non-zero
+    _write_run_summary(cfg.paths.output_dir, {"status": "ok", "metrics": metrics})
     if cfg.get("optimized_metric"):
         if cfg.optimized_metric not in metrics:
             raise KeyError(f"optimized_metric={cfg.optimized_metric!r} was not measured; got {sorted(metrics)}")

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_lightning.data.idx import write_idx
@@ -24,7 +25,14 @@ TINY = [
 def compose_cfg(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
     """The config `python -m gan_lightning.train <overrides>` would run, writing into ``output_dir``."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=[*TINY, *overrides, f"paths.output_dir={output_dir}"])
+        cfg = compose("train", overrides=[*TINY, *overrides, f"paths.output_dir={output_dir}"],
+                      return_hydra_config=True)
+    # As in a real run: Hydra's runtime info (e.g. the chosen group options) is available, and the job's config
+    # carries no `hydra` node.
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def write_mnist(root: Path, n: int = 96, gz: bool = True, split: str = "train", seed: int = 0) -> Path:

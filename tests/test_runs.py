@@ -24,9 +24,10 @@ def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
     assert saved["gan_iteration"] == 6 and saved["global_step"] == 6 * 3
 
     # A different seed and fixed_seed would draw a different fixed z: resuming must keep the checkpoint's.
+    # (They change the experiment's config, so the resume has to be allowed explicitly.)
     resumed_dir = tmp_path / "resumed"
     train(compose_cfg(resumed_dir, [*common, "trainer.max_epochs=3", f"ckpt_path={last}", "seed=7",
-                                    "model.fixed_seed=7"]))
+                                    "model.fixed_seed=7", "allow_config_mismatch=true"]))
     after = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert after["gan_iteration"] == 9 and after["global_step"] == 9 * 3
     assert after["epoch"] == saved["epoch"] + 1

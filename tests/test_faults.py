@@ -1,0 +1,122 @@
+"""Faults lose nothing: NaN stops the run without touching the last good checkpoint; SIGKILL then resume matches an
+uninterrupted run; a failing sweep job leaves the others' results; checkpoints are never half-written."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_lightning.checkpoint_io import AtomicCheckpointIO
+from gan_lightning.gan import GAN
+from gan_lightning.train import train
+from tests.conftest import compose_cfg, event_accumulator
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class NaNAtIteration(GAN):
+    """Breaks G (NaN weights) at iteration 7, i.e. in the middle of the second 5-iteration epoch."""
+
+    def training_step(self, batch, batch_idx):
+        if self.iteration == 7:
+            with torch.no_grad():
+                next(self.generator.parameters()).fill_(float("nan"))
+        return super().training_step(batch, batch_idx)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = compose_cfg(tmp_path, ["data.batches_per_epoch=5", "data.batch_size=50", "model.d_steps=1",
+                                 "model.g_steps=1", "trainer.max_epochs=3",
+                                 f"model._target_={NaNAtIteration.__module__}.NaNAtIteration"])
+    with pytest.raises(FloatingPointError, match=r"non-finite G output, train/d_loss, train/g_loss at iteration 7"):
+        train(cfg)
+    good = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert good["gan_iteration"] == 5
+    assert all(torch.isfinite(v).all() for v in good["state_dict"].values() if v.is_floating_point())
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _losses(run_dir: Path) -> dict[str, dict[int, float]]:
+    acc = event_accumulator(run_dir)
+    return {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in ("train/d_loss", "train/g_loss")}
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    common = ["data.batches_per_epoch=150", "data.batch_size=100", "model.d_steps=2", "model.g_steps=1",
+              "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "callbacks.samples.every_n_iterations=0",
+              "torch_threads=1"]
+    killed_dir, full_dir, resumed_dir = tmp_path / "killed", tmp_path / "full", tmp_path / "resumed"
+
+    victim = _start([*common, f"hydra.run.dir={killed_dir}"], tmp_path)
+    last = killed_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the second epoch
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL, victim.stderr.read()[-2000:]
+    saved = torch.load(last, weights_only=False)  # a whole checkpoint despite the kill
+    assert saved["gan_iteration"] == 150, "the kill should land in the second epoch"
+
+    full = _start([*common, f"hydra.run.dir={full_dir}"], tmp_path)
+    resumed = _start([*common, f"hydra.run.dir={resumed_dir}", f"ckpt_path={last}"], tmp_path)
+    for proc in (full, resumed):
+        proc.wait(timeout=300)
+        assert proc.returncode == 0, proc.stderr.read()[-3000:]
+
+    expected, got = _losses(full_dir), _losses(resumed_dir)
+    for tag in expected:
+        assert sorted(got[tag]) == list(range(150, 450))
+        diffs = [abs(got[tag][step] - expected[tag][step]) for step in got[tag]]
+        assert max(diffs) == 0.0, f"{tag}: max |resumed - uninterrupted| = {max(diffs)}"
+    after = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    full_ckpt = torch.load(full_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert after["gan_iteration"] == full_ckpt["gan_iteration"] == 450
+    for name, value in full_ckpt["state_dict"].items():
+        assert torch.equal(after["state_dict"][name], value), name
+
+
+def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_lightning.train", "-m", "model.g_lr=1e-3,-1,2e-3", "trainer=cpu",
+         "trainer.max_epochs=1", "data.batches_per_epoch=2", "trainer.enable_progress_bar=false",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode != 0
+    status = {job: json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1", "2")}
+    assert status["0"]["status"] == status["2"]["status"] == "ok"
+    assert status["1"]["status"] == "failed" and "model.g_lr=-1" in status["1"]["error"]
+    for job in ("0", "2"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert "metrics/w1" in status[job]["metrics"]
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"version": 1}, path)
+
+    def dies_halfway(obj, f, *args, **kwargs):
+        f.write(b"partial bytes")
+        raise KeyboardInterrupt  # a kill in the middle of writing
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"version": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=False) == {"version": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

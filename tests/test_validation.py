@@ -1,0 +1,114 @@
+"""Bad input gets one clear error before any training: each names the offending key and value."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_lightning.data import IDXError, MNISTNotFoundError
+from gan_lightning.train import train
+from gan_lightning.validation import ConfigError
+from tests.conftest import compose_cfg, write_mnist
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.d_steps=0"], "model.d_steps=0: must be an integer >= 1"),
+        (["model.g_steps=-2"], "model.g_steps=-2: must be an integer >= 1"),
+        (["model.g_lr=0"], "model.g_lr=0: a learning rate must be > 0"),
+        (["model.d_lr=-0.001"], "model.d_lr=-0.001: a learning rate must be > 0"),
+        (["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),
+        (["data.std=0"], "data.std=0: the target Gaussian needs std > 0"),
+        (["model.latent_dim=0"], "model.latent_dim=0: must be an integer >= 1"),
+        (["model.g_loss=hinge"], "model.g_loss=hinge: expected one of non_saturating, minimax"),
+        (["model.d_loss_reduction=max"], "model.d_loss_reduction=max: expected one of mean, sum"),
+        (["model.g_optimizer._target_=torch.optim.Adamm"], "model.g_optimizer._target_=torch.optim.Adamm: no such"),
+        (["model.d_optimizer._target_=torch.nn.Linear"], "is not a torch.optim.Optimizer"),
+        (["trainer.precision=17-mixed"], "trainer.precision=17-mixed: expected one of"),
+        (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt: no such checkpoint file"),
+        (["data=gaussian", "model=dcgan"], "model=dcgan cannot be built for data=gaussian"),
+        (["experiment=mnist_dcgan", "data=gaussian"], "the DCGAN nets are built for (C, 28, 28) images"),
+        (["data=gaussian", "model=gaussian_diffs", "data.batch_size=64"], "set the batch size to match"),
+    ],
+)
+def test_bad_setting_is_named(tmp_path, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        train(compose_cfg(tmp_path / "run", overrides))
+    assert message in str(err.value)
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and not list((tmp_path / "run").rglob("events.*"))
+
+
+def test_image_shapes_must_match_the_data(tmp_path, mnist_dir):
+    with pytest.raises(ConfigError, match=r"makes samples of shape \[1, 32, 32\] but data=mnist has samples of shape"):
+        train(compose_cfg(tmp_path, ["data=mnist", f"data.data_dir={mnist_dir}",
+                                     "model.generator.out_shape=[1,32,32]"]))
+    # A Gaussian preset on images: its data settings do not exist there, and its batch-level D judges 1-D samples.
+    with pytest.raises(ConfigError, match=r"data.batches_per_epoch=100: not a setting of data=mnist"):
+        train(compose_cfg(tmp_path, ["experiment=gaussian_moments", "data=mnist", f"data.data_dir={mnist_dir}"]))
+    with pytest.raises(ConfigError, match="model=gaussian_moments does not fit data=mnist.*1-D samples"):
+        train(compose_cfg(tmp_path, ["data=mnist", "model=gaussian_moments", f"data.data_dir={mnist_dir}"]))
+
+
+def test_corrupt_and_missing_idx_files(tmp_path, monkeypatch):
+    root = write_mnist(tmp_path / "data", n=32)
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:200])  # truncated gzip stream
+    with pytest.raises(IDXError, match="train-images-idx3-ubyte.gz"):
+        train(compose_cfg(tmp_path / "run", ["data=mnist", f"data.data_dir={root}"]))
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(MNISTNotFoundError, match="train-images-idx3-ubyte"):
+        train(compose_cfg(tmp_path / "run", ["data=mnist", f"data.data_dir={tmp_path / 'empty'}"]))
+
+
+def test_output_folder_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="paths.output_dir=.*a_file/run: cannot write there"):
+        train(compose_cfg(blocker / "run"))
+
+
+def test_checkpoint_from_another_config_shows_the_diff_and_can_be_forced(tmp_path):
+    common = ["data.batches_per_epoch=2", "data.batch_size=50"]
+    train(compose_cfg(tmp_path / "first", common))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+
+    with pytest.raises(ConfigError) as err:
+        train(compose_cfg(tmp_path / "second", [*common, f"ckpt_path={last}", "model.g_lr=0.5",
+                                                "data.mean=2.0", "trainer.max_epochs=2"]))
+    message = str(err.value)
+    assert "model.g_lr: 0.001 (checkpoint) -> 0.5 (now)" in message
+    assert "data.mean: 4.0 (checkpoint) -> 2.0 (now)" in message
+    assert "allow_config_mismatch=true" in message
+
+    train(compose_cfg(tmp_path / "third", [*common, f"ckpt_path={last}", "model.g_lr=0.5", "trainer.max_epochs=2",
+                                           "allow_config_mismatch=true"]))
+    assert torch.load(tmp_path / "third" / "checkpoints" / "last.ckpt", weights_only=False)["gan_iteration"] == 4
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
+    run_dir = tmp_path / "run"
+    result = _cli(["model.d_steps=0", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "model.d_steps=0: must be an integer >= 1" in errors[0]
+    assert "Traceback" not in result.stderr
+    # Nothing but Hydra's config/log and the run summary is written.
+    assert not list(run_dir.rglob("*.ckpt")) and not list(run_dir.rglob("events.*"))
+    assert '"status": "failed"' in (run_dir / "metrics.json").read_text()
+
+    unknown = _cli(["model=nonexistent", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert unknown.returncode != 0 and "Could not find 'model/nonexistent'" in unknown.stderr
