@@ -15,6 +15,7 @@ import torch
 
 from gan_lightning.checkpoint_io import AtomicCheckpointIO
 from gan_lightning.gan import GAN
+from gan_lightning.report import report
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, event_accumulator
 
@@ -103,6 +104,17 @@ def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
     for job in ("0", "2"):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
         assert "metrics/w1" in status[job]["metrics"]
+
+    # The sweep report ranks the finished jobs by W1 and lists the failed one last, marked, with its error.
+    text = report(sweep)
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and "job" not in line]
+    rows = [[cell.strip() for cell in row] for row in rows]
+    assert [row[:3] for row in rows][-1] == ["1", "FAILED", "-1"]
+    w1 = [float(row[3]) for row in rows[:2]]
+    assert w1 == sorted(w1) and {row[0] for row in rows[:2]} == {"0", "2"}
+    assert "job 1: ConfigError: model.g_lr=-1" in text
+    assert (sweep / "report.csv").read_text().splitlines()[0].startswith("job,status,model.g_lr,metrics/w1")
+    assert (sweep / "report.png").stat().st_size > 0 and (sweep / "report.md").is_file()
 
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
