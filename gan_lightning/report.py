@@ -92,8 +92,11 @@ def plot(jobs: list[dict], swept: list[str], metric: str, path: Path) -> bool:
     """The metric against the one numeric swept setting (log axis when it spans a decade); False if not plottable."""
     if len(swept) != 1:
         return False
-    points = sorted((_number(j["overrides"][swept[0]]), j["metrics"][metric]) for j in jobs
-                    if j["status"] == "ok" and metric in j["metrics"] and _number(j["overrides"].get(swept[0])) is not None)
+    points = sorted(
+        (_number(j["overrides"][swept[0]]), j["metrics"][metric])
+        for j in jobs
+        if j["status"] == "ok" and metric in j["metrics"] and _number(j["overrides"].get(swept[0])) is not None
+    )
     if not points:
         return False
     fig = Figure(figsize=(5, 3.5), dpi=100)

@@ -76,7 +76,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     _refuse_multirun_with_relaunching_ddp(trainer)
     # data.batch_size is per device and per D update; every rank draws its own batch.
     global_batch_size = cfg.data.batch_size * trainer.world_size
-    rank_zero_info(f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices = {global_batch_size}")
+    rank_zero_info(
+        f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices = {global_batch_size}"
+    )
     if logger:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "global_batch_size": global_batch_size})
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

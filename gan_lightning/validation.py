@@ -54,8 +54,10 @@ def validate_settings(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         try:
             cls = get_class(value)
-        except Exception:
-            raise ConfigError(f"{key}={value}: no such optimizer class (e.g. torch.optim.Adam, torch.optim.SGD)")
+        except Exception as err:
+            raise ConfigError(
+                f"{key}={value}: no such optimizer class (e.g. torch.optim.Adam, torch.optim.SGD)"
+            ) from err
         _require(issubclass(cls, torch.optim.Optimizer), key, value, "is not a torch.optim.Optimizer")
     precision = OmegaConf.select(cfg, "trainer.precision")
     _require(precision is None or str(precision) in PRECISIONS, "trainer.precision", precision,
@@ -95,7 +97,9 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
     except ConfigError:
         raise
     except Exception as err:
-        raise ConfigError(f"model={model_name} does not fit data={data_name} (samples {list(sample_shape)}): {err}")
+        raise ConfigError(
+            f"model={model_name} does not fit data={data_name} (samples {list(sample_shape)}): {err}"
+        ) from err
     finally:
         model.train()
 

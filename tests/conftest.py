@@ -1,6 +1,10 @@
-"""Shared fixtures: the real Hydra config composed with tiny limits, MNIST IDX files written by the test, event readers."""
+"""Shared helpers: the real Hydra config with tiny limits, MNIST IDX files written by the test, event readers,
+and the command line run in a subprocess."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_lightning.data.idx import write_idx
 from gan_lightning.train import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parent.parent
 
 # Quiet, small, CPU-only runs; every test adds what it is about.
 TINY = [
@@ -75,3 +81,22 @@ def event_accumulator(run_dir: Path) -> EventAccumulator:
 @pytest.fixture
 def mnist_dir(tmp_path: Path) -> Path:
     return write_mnist(tmp_path / "data", n=96)
+
+
+def _cli_env(threads: int | None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 300, threads: int | None = None) -> subprocess.CompletedProcess:
+    """``python -m gan_lightning.train <args>`` as a user types it, run to completion."""
+    return subprocess.run([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=_cli_env(threads))
+
+
+def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    """The same command, started in the background (stderr kept for failure messages)."""
+    return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, env=_cli_env(None),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import gzip
 import socket
+from types import SimpleNamespace
 
 import pytest
 import torch
-from torch.utils.data import DataLoader
-
-from types import SimpleNamespace
-
 from lightning.pytorch.utilities.data import _update_dataloader
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from gan_lightning.data import (
     GaussianDataModule,

@@ -1,11 +1,6 @@
 """DDP on CPU (2 gloo processes) for real, mixed precision paths, and the multirun + DDP guard."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import lightning as L
 import torch
 from hydra.utils import instantiate
@@ -13,25 +8,17 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 
 from gan_lightning.gan import GAN
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_tags, write_mnist
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+from tests.conftest import compose_cfg, event_tags, run_cli, write_mnist
 
 
 def test_ddp_on_two_cpu_processes_keeps_ranks_in_sync(tmp_path):
     data_dir = write_mnist(tmp_path / "data", n=256)
     run_dir, ranks_dir = tmp_path / "run", tmp_path / "ranks"
-    result = _run(["experiment=mnist_mlp", "trainer=ddp_cpu", f"data.data_dir={data_dir}", "data.batch_size=16",
+    result = run_cli(["experiment=mnist_mlp", "trainer=ddp_cpu", f"data.data_dir={data_dir}", "data.batch_size=16",
                    "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
                    "callbacks.samples.every_n_iterations=2", f"hydra.run.dir={run_dir}",
                    "+callbacks.rank_recorder._target_=tests.rank_recorder.RankRecorder",
-                   f"+callbacks.rank_recorder.dirpath={ranks_dir}"], cwd=tmp_path)
+                   f"+callbacks.rank_recorder.dirpath={ranks_dir}"], cwd=tmp_path, threads=1)
     assert result.returncode == 0, result.stderr[-3000:]
 
     rank0, rank1 = (torch.load(ranks_dir / f"rank{r}.pt") for r in (0, 1))
@@ -49,8 +36,8 @@ def test_ddp_on_two_cpu_processes_keeps_ranks_in_sync(tmp_path):
 
 
 def test_multirun_with_relaunching_ddp_fails_with_a_clear_message(tmp_path):
-    result = _run(["-m", "trainer=ddp_cpu", "seed=1,2", "data.batches_per_epoch=2", "trainer.max_epochs=1",
-                   f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, timeout=120)
+    result = run_cli(["-m", "trainer=ddp_cpu", "seed=1,2", "data.batches_per_epoch=2", "trainer.max_epochs=1",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, timeout=120, threads=1)
     assert result.returncode != 0
     assert "Hydra multirun (-m) cannot use a DDP strategy that re-launches the script" in result.stderr
     assert not list(tmp_path.rglob("*.ckpt"))

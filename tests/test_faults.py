@@ -3,10 +3,7 @@ uninterrupted run; a failing sweep job leaves the others' results; checkpoints a
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +14,7 @@ from gan_lightning.checkpoint_io import AtomicCheckpointIO
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_accumulator
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli
 
 
 class NaNAtIteration(GAN):
@@ -43,12 +38,6 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in good["state_dict"].values() if v.is_floating_point())
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
 def _losses(run_dir: Path) -> dict[str, dict[int, float]]:
     acc = event_accumulator(run_dir)
     return {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in ("train/d_loss", "train/g_loss")}
@@ -60,7 +49,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
               "torch_threads=1"]
     killed_dir, full_dir, resumed_dir = tmp_path / "killed", tmp_path / "full", tmp_path / "resumed"
 
-    victim = _start([*common, f"hydra.run.dir={killed_dir}"], tmp_path)
+    victim = start_cli([*common, f"hydra.run.dir={killed_dir}"], tmp_path)
     last = killed_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
     while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
@@ -72,8 +61,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     saved = torch.load(last, weights_only=False)  # a whole checkpoint despite the kill
     assert saved["gan_iteration"] == 150, "the kill should land in the second epoch"
 
-    full = _start([*common, f"hydra.run.dir={full_dir}"], tmp_path)
-    resumed = _start([*common, f"hydra.run.dir={resumed_dir}", f"ckpt_path={last}"], tmp_path)
+    full = start_cli([*common, f"hydra.run.dir={full_dir}"], tmp_path)
+    resumed = start_cli([*common, f"hydra.run.dir={resumed_dir}", f"ckpt_path={last}"], tmp_path)
     for proc in (full, resumed):
         proc.wait(timeout=300)
         assert proc.returncode == 0, proc.stderr.read()[-3000:]
@@ -92,11 +81,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
 
 def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
     sweep = tmp_path / "sweep"
-    result = subprocess.run(
-        [sys.executable, "-m", "gan_lightning.train", "-m", "model.g_lr=1e-3,-1,2e-3", "trainer=cpu",
-         "trainer.max_epochs=1", "data.batches_per_epoch=2", "trainer.enable_progress_bar=false",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = run_cli(["-m", "model.g_lr=1e-3,-1,2e-3", "trainer=cpu", "trainer.max_epochs=1",
+                      "data.batches_per_epoch=2", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}"],
+                     tmp_path)
     assert result.returncode != 0
     status = {job: json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1", "2")}
     assert status["0"]["status"] == status["2"]["status"] == "ok"

@@ -1,18 +1,11 @@
 """Whole runs as a user starts them: resume from last.ckpt, and a Hydra multirun sweep from the command line."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
 from omegaconf import OmegaConf
 
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_accumulator
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import compose_cfg, event_accumulator, run_cli
 
 
 def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
@@ -41,11 +34,9 @@ def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
 
 def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "gan_lightning.train", "-m", "model.g_lr=1e-4,3e-4",
-           "trainer=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-           "data.batches_per_epoch=2", f"hydra.sweep.dir={sweep_dir}"]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = run_cli(["-m", "model.g_lr=1e-4,3e-4", "trainer=cpu", "trainer.max_epochs=1",
+                      "trainer.enable_progress_bar=false", "data.batches_per_epoch=2", f"hydra.sweep.dir={sweep_dir}"],
+                     tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())

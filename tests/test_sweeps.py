@@ -1,27 +1,17 @@
 """Sweeps beyond one process: the joblib launcher (2 jobs at once) and an Optuna search of 2 trials."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import run_cli
+
 TINY = ["trainer=cpu", "trainer.max_epochs=1", "data.batches_per_epoch=3", "trainer.enable_progress_bar=false",
         "torch_threads=1"]
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env=env)
-
-
 def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
     sweep = tmp_path / "sweep"
-    result = _run(["-m", "hydra/launcher=parallel", "model.g_lr=1e-4,2e-4", *TINY, f"hydra.sweep.dir={sweep}"],
+    result = run_cli(["-m", "hydra/launcher=parallel", "model.g_lr=1e-4,2e-4", *TINY, f"hydra.sweep.dir={sweep}"],
                   tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
@@ -32,7 +22,7 @@ def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
 
 def test_optuna_search_optimises_the_returned_metric(tmp_path):
     sweep = tmp_path / "sweep"
-    result = _run(["hparams_search=gaussian_optuna", "hydra.sweeper.n_trials=2", *TINY, f"hydra.sweep.dir={sweep}"],
+    result = run_cli(["hparams_search=gaussian_optuna", "hydra.sweeper.n_trials=2", *TINY, f"hydra.sweep.dir={sweep}"],
                   tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())

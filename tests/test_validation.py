@@ -1,11 +1,7 @@
 """Bad input gets one clear error before any training: each names the offending key and value."""
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,9 +9,7 @@ import torch
 from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.train import train
 from gan_lightning.validation import ConfigError
-from tests.conftest import compose_cfg, write_mnist
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import compose_cfg, run_cli, write_mnist
 
 
 @pytest.mark.parametrize(
@@ -94,14 +88,9 @@ def test_checkpoint_from_another_config_shows_the_diff_and_can_be_forced(tmp_pat
     assert torch.load(tmp_path / "third" / "checkpoints" / "last.ckpt", weights_only=False)["gan_iteration"] == 4
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
-
-
 def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
     run_dir = tmp_path / "run"
-    result = _cli(["model.d_steps=0", f"hydra.run.dir={run_dir}"], tmp_path)
+    result = run_cli(["model.d_steps=0", f"hydra.run.dir={run_dir}"], tmp_path)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "model.d_steps=0: must be an integer >= 1" in errors[0]
@@ -110,5 +99,5 @@ def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
     assert not list(run_dir.rglob("*.ckpt")) and not list(run_dir.rglob("events.*"))
     assert '"status": "failed"' in (run_dir / "metrics.json").read_text()
 
-    unknown = _cli(["model=nonexistent", f"hydra.run.dir={run_dir}"], tmp_path)
+    unknown = run_cli(["model=nonexistent", f"hydra.run.dir={run_dir}"], tmp_path)
     assert unknown.returncode != 0 and "Could not find 'model/nonexistent'" in unknown.stderr
