@@ -78,8 +78,9 @@ class GAN(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------------- sampling
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` latent vectors on this module's device (on the generator's device when one is given)."""
         shape = (n, self.hparams.latent_dim)
-        device = None if generator is not None else self.device
+        device = generator.device if generator is not None else self.device
         kind = self.hparams.latent_distribution
         if kind == "normal":
             return torch.randn(shape, generator=generator, device=device)

@@ -1,0 +1,76 @@
+"""Every N epochs and at the end: FID, KID, IS, mode coverage and KL(p(y) || uniform) of G against the real data."""
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+
+from gan_lightning.callbacks.samples import _tensorboard
+from gan_lightning.metrics.classifier import load_or_train
+from gan_lightning.metrics.image_quality import image_quality
+
+
+class ImageMetrics(L.Callback):
+    """Measures ``num_samples`` generated images (eval mode, EMA generator when there is one) against as many real
+    training images, in the feature space of the project's digit classifier (trained on first use and cached,
+    keyed by the exact training images). Logs ``metrics/<name>`` to TensorBoard at the current iteration and keeps
+    the latest values in ``self.metrics`` (returned by ``train()``, written to metrics.json and the hparams view).
+    Runs on rank zero; does nothing on data that are not images.
+    """
+
+    def __init__(self, every_n_epochs: int = 5, num_samples: int = 10_000, classifier_epochs: int = 2,
+                 cache_dir: str | None = None, seed: int = 0) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.num_samples = num_samples
+        self.classifier_epochs = classifier_epochs
+        self.cache_dir = cache_dir
+        self.seed = seed
+        self.metrics: dict[str, float] = {}
+        self._classifier = None
+        self._real: torch.Tensor | None = None
+        self._measured_at: int | None = None
+
+    def _prepare(self, trainer: L.Trainer) -> bool:
+        dataset = getattr(trainer.datamodule, "dataset", None)
+        images = getattr(dataset, "images", None)
+        if images is None or images.dim() != 4:
+            return False
+        if self._classifier is None:
+            held_out = trainer.datamodule.read_split("test") if hasattr(trainer.datamodule, "read_split") else None
+            self._classifier, info = load_or_train(
+                images, dataset.labels, *(held_out or (None, None)), cache_dir=self.cache_dir,
+                epochs=self.classifier_epochs, log=rank_zero_info)
+            self.metrics["metrics/classifier_accuracy"] = info["held_out_accuracy"]
+            pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))[: self.num_samples]
+            self._real = images[pick].float().div(127.5).sub(1.0)
+        return True
+
+    @torch.no_grad()
+    def measure(self, trainer: L.Trainer, pl_module) -> None:
+        if pl_module.iteration == self._measured_at or not self._prepare(trainer):
+            return
+        self._measured_at = pl_module.iteration
+        generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
+        fake = torch.cat([
+            pl_module.generate(pl_module.sample_latent(min(1000, self.num_samples - start), generator=generator))
+            .float().cpu()
+            for start in range(0, self.num_samples, 1000)
+        ])
+        classifier = self._classifier.to(pl_module.device)
+        scores = image_quality(classifier, self._real, fake)
+        writer = _tensorboard(trainer)
+        for name, value in scores.items():
+            self.metrics[f"metrics/{name}"] = value
+            if writer is not None:
+                writer.add_scalar(f"metrics/{name}", value, pl_module.iteration)
+        rank_zero_info("Image metrics at iteration {}: {}".format(
+            pl_module.iteration, ", ".join(f"{k}={v:.4g}" for k, v in scores.items())))
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.measure(trainer, pl_module)
+
+    @rank_zero_only
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.measure(trainer, pl_module)

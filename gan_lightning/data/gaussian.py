@@ -1,0 +1,97 @@
+"""The 1-D Gaussian target of "GANs in 50 lines": an endless, seeded stream of N(mean, std) batches."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+
+class GaussianStream(IterableDataset):
+    """``batches_per_epoch`` batches of shape ``(batch_size, *sample_shape)`` per pass, drawn iid from N(mean, std).
+
+    The samples of one pass come from a generator seeded by (seed, rank, worker, epoch): every DDP rank and every
+    dataloader worker draws its own numbers, each epoch new ones, and a run started with the same seed sees the
+    same stream. The epoch is ``start_epoch`` plus the number of passes this object has made (the DataModule sets
+    ``start_epoch`` from the trainer, so a resumed run does not replay epoch 0).
+    """
+
+    def __init__(
+        self,
+        mean: float,
+        std: float,
+        batch_size: int,
+        batches_per_epoch: int,
+        sample_shape: Sequence[int] = (1,),
+        seed: int = 0,
+        rank: int = 0,
+        start_epoch: int = 0,
+    ) -> None:
+        self.mean, self.std = mean, std
+        self.batch_size, self.batches_per_epoch = batch_size, batches_per_epoch
+        self.sample_shape = tuple(sample_shape)
+        self.seed, self.rank, self.start_epoch = seed, rank, start_epoch
+        self._passes = 0
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        info = get_worker_info()
+        worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        epoch = self.start_epoch + self._passes
+        self._passes += 1
+        entropy = np.random.SeedSequence([self.seed, self.rank, worker, epoch]).generate_state(2, np.uint64)[0]
+        generator = torch.Generator().manual_seed(int(entropy))
+        for _ in range(worker, self.batches_per_epoch, num_workers):
+            yield torch.randn((self.batch_size, *self.sample_shape), generator=generator) * self.std + self.mean
+
+
+class GaussianDataModule(L.LightningDataModule):
+    """Real samples for the 1-D Gaussian GAN: each batch holds ``d_steps * batch_size`` samples of N(mean, std).
+
+    An epoch is ``batches_per_epoch`` iterations on every rank (the stream is endless; this sets the epoch length).
+    """
+
+    def __init__(
+        self,
+        mean: float = 4.0,
+        std: float = 1.25,
+        batch_size: int = 500,
+        d_steps: int = 1,
+        batches_per_epoch: int = 100,
+        num_workers: int = 0,
+        seed: int = 0,
+        sample_shape: Sequence[int] = (1,),
+    ) -> None:
+        super().__init__()
+        if std <= 0:
+            raise ValueError(f"data.std={std}: must be > 0")
+        if batch_size < 1 or batches_per_epoch < 1:
+            raise ValueError(f"data.batch_size={batch_size}, data.batches_per_epoch={batches_per_epoch}: must be >= 1")
+        self.mean, self.std = mean, std
+        self.batch_size, self.d_steps = batch_size, d_steps
+        self.batches_per_epoch = batches_per_epoch
+        self.num_workers, self.seed = num_workers, seed
+        self.sample_shape = tuple(sample_shape)
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        stream = GaussianStream(
+            self.mean,
+            self.std,
+            batch_size=self.batch_size * self.d_steps,
+            batches_per_epoch=self.batches_per_epoch,
+            sample_shape=self.sample_shape,
+            seed=self.seed,
+            rank=trainer.global_rank if trainer is not None else 0,
+            # The epoch about to run: after a resume from an epoch-end checkpoint this is the next epoch (the
+            # value Lightning passes to samplers' set_epoch), so no epoch's samples are drawn twice.
+            start_epoch=trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0,
+        )
+        # Persistent workers keep their stream object, so the epoch count inside each worker keeps advancing.
+        return DataLoader(
+            stream, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0
+        )
