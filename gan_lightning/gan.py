@@ -1,6 +1,7 @@
 """The GAN step: one LightningModule, manual optimisation, ``d_steps`` D updates then ``g_steps`` G updates."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,11 @@ class GAN(L.LightningModule):
     ``check_finite`` stops the run at the first iteration whose D loss, G loss or G output is NaN/inf (one
     device-to-host sync per iteration); the epoch-end ``last.ckpt`` written before it stays untouched.
 
+    ``ema_half_life_images`` keeps ``generator_ema``, an exponential moving average of G's weights whose weight
+    halves every that many images G has trained on (StyleGAN2's ema_kimg x 1000; per iteration
+    beta = 0.5 ** (g_steps x global batch / half-life)). It has requires_grad off, is saved in checkpoints, and
+    ``generate`` (grids, metrics, the sample command) uses it when present.
+
     ``self.iteration`` counts completed iterations. It is the x-axis of everything the project logs (scalars,
     grids, figures), unlike ``trainer.global_step``, which counts every optimizer step (d_steps + g_steps per
     iteration) in manual optimisation.
@@ -54,6 +60,7 @@ class GAN(L.LightningModule):
         fixed_seed: int = 0,
         grad_clip_norm: float | None = None,
         check_finite: bool = True,
+        ema_half_life_images: float | None = None,
     ) -> None:
         super().__init__()
         if latent_distribution not in LATENT_DISTRIBUTIONS:
@@ -71,6 +78,9 @@ class GAN(L.LightningModule):
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        self.generator_ema = None
+        if ema_half_life_images:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.iteration = 0
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
@@ -88,15 +98,19 @@ class GAN(L.LightningModule):
         return z * 2 - 1 if kind == "uniform_symmetric" else z
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor | None = None) -> torch.Tensor:
-        """G(z) in eval mode (BatchNorm running statistics, no dropout), without autograd; ``fixed_z`` by default."""
+    def generate(self, z: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
+        """G(z) in eval mode (BatchNorm running statistics, no dropout), without autograd; ``fixed_z`` by default.
+
+        Uses the EMA generator when there is one (unless ``use_ema`` is false).
+        """
         z = self.fixed_z if z is None else z
-        was_training = self.generator.training
-        self.generator.eval()
+        net = self.generator_ema if use_ema and self.generator_ema is not None else self.generator
+        was_training = net.training
+        net.eval()
         try:
-            return self.generator(z)
+            return net(z)
         finally:
-            self.generator.train(was_training)
+            net.train(was_training)
 
     # ------------------------------------------------------------------------------------------------ training
     def configure_optimizers(self):
@@ -128,6 +142,8 @@ class GAN(L.LightningModule):
 
         if self.hparams.check_finite:
             self._stop_if_not_finite(fake_finite, d_loss, g_loss)
+        if self.generator_ema is not None:
+            self._update_ema(images=g_steps * chunk_size * self.trainer.world_size)
         self.iteration += 1
         # Tensors, not floats: Lightning converts them only when the logger writes (no host sync per step).
         self.log_dict(
@@ -140,6 +156,14 @@ class GAN(L.LightningModule):
             prog_bar=True,
             batch_size=len(real),
         )
+
+    @torch.no_grad()
+    def _update_ema(self, images: int) -> None:
+        beta = 0.5 ** (images / self.hparams.ema_half_life_images)
+        ema_params, params = list(self.generator_ema.parameters()), list(self.generator.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - beta)
+        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_buffer.copy_(buffer)  # BatchNorm running statistics follow G's
 
     def _stop_if_not_finite(self, fake_finite, d_loss, g_loss) -> None:
         flags = torch.stack([fake_finite, torch.isfinite(d_loss), torch.isfinite(g_loss)]).tolist()

@@ -15,7 +15,7 @@ from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.callbacks import RunConfigInCheckpoint
+from gan_lightning.callbacks.run_config import HparamsWithFinalMetrics, RunConfigInCheckpoint, final_metrics
 from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.validation import (
     ConfigError,
@@ -69,23 +69,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"model={_choice('model')} cannot be built for data={_choice('data')}: {cause}") from err
     check_model_fits_data(model, cfg.data.sample_shape, cfg.data.batch_size, _choice("model"), _choice("data"))
 
+    hparams = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
-    callbacks.append(RunConfigInCheckpoint(experiment_config(cfg)))
+    callbacks += [RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams)]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     _refuse_multirun_with_relaunching_ddp(trainer)
     # data.batch_size is per device and per D update; every rank draws its own batch.
-    global_batch_size = cfg.data.batch_size * trainer.world_size
-    rank_zero_info(
-        f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices = {global_batch_size}"
-    )
+    hparams["global_batch_size"] = cfg.data.batch_size * trainer.world_size
+    rank_zero_info(f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices "
+                   f"= {hparams['global_batch_size']}")
     if logger:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "global_batch_size": global_batch_size})
+        logger.log_hyperparams(hparams)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    for callback in callbacks:  # quality metrics measured by callbacks (rank zero)
-        metrics.update(getattr(callback, "metrics", {}))
-    return metrics
+    return final_metrics(trainer)  # quality metrics come from rank zero's callbacks
 
 
 @rank_zero_only

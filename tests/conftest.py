@@ -78,6 +78,14 @@ def event_accumulator(run_dir: Path) -> EventAccumulator:
     return acc
 
 
+@pytest.fixture(autouse=True)
+def classifier_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Feature classifiers trained by tests go to a temporary cache, not the user's ~/.cache."""
+    cache = tmp_path_factory.getbasetemp() / "classifier_cache"
+    monkeypatch.setenv("GAN_LIGHTNING_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture
 def mnist_dir(tmp_path: Path) -> Path:
     return write_mnist(tmp_path / "data", n=96)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_tags, write_mnist
+from tests.conftest import compose_cfg, event_accumulator, event_tags, write_mnist
 
 SCALARS = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
 
@@ -18,11 +18,15 @@ def test_mnist_preset_trains_and_logs_grids(preset, tmp_path):
     )
     metrics = train(cfg)
 
-    assert SCALARS <= metrics.keys()
+    quality = {"metrics/fid", "metrics/kid", "metrics/inception_score", "metrics/modes", "metrics/kl_uniform"}
+    assert SCALARS | quality <= metrics.keys()
     tags = event_tags(tmp_path / "run")
     assert {"samples/real", "samples/fake"} <= set(tags["images"])
-    assert SCALARS <= set(tags["scalars"])
+    assert SCALARS | quality <= set(tags["scalars"])
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    # The HPARAMS view: the run's settings with its final metrics.
+    assert "final/metrics/fid" in tags["scalars"]
+    assert event_accumulator(tmp_path / "run").PluginTagToContent("hparams")
 
 
 @pytest.mark.parametrize("preset", ["gaussian_moments", "gaussian_diffs"])

@@ -41,6 +41,7 @@ class ImageMetrics(L.Callback):
                 images, dataset.labels, *(held_out or (None, None)), cache_dir=self.cache_dir,
                 epochs=self.classifier_epochs, log=rank_zero_info)
             self.metrics["metrics/classifier_accuracy"] = info["held_out_accuracy"]
+            self.num_samples = min(self.num_samples, len(images))
             pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))[: self.num_samples]
             self._real = images[pick].float().div(127.5).sub(1.0)
         return True

@@ -1,4 +1,5 @@
-"""Store the experiment's model and data config in every checkpoint, so a resume can check it belongs there."""
+"""The run's config where it is needed: in every checkpoint (so a resume can check it belongs there) and, with
+the final metrics, in TensorBoard's HPARAMS view."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,3 +13,24 @@ class RunConfigInCheckpoint(L.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_config"] = self.experiment_config
+
+
+def final_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """What the run ends with: the last logged training values and every callback's quality metrics."""
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    for callback in trainer.callbacks:
+        metrics.update(getattr(callback, "metrics", {}))
+    return metrics
+
+
+class HparamsWithFinalMetrics(L.Callback):
+    """At the end of training (after the metric callbacks listed before it), write the HPARAMS summary: the
+    resolved config and ``final/<metric>`` values, into the run's event file before the logger closes it."""
+
+    def __init__(self, hparams: dict[str, Any]) -> None:
+        self.hparams = hparams
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        metrics = {f"final/{name}": value for name, value in final_metrics(trainer).items()}
+        for logger in trainer.loggers:
+            logger.log_hyperparams(self.hparams, metrics=metrics)

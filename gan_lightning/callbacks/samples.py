@@ -31,14 +31,16 @@ def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
 
 
-def density_figure(real: np.ndarray, fake: np.ndarray, target: tuple[float, float] | None, bins: int = 100) -> Figure:
-    """Histograms of real and generated 1-D samples over a shared range, with the target N(mean, std) density."""
+def density_figure(real: np.ndarray | None, fake: np.ndarray, target: tuple[float, float] | None,
+                   bins: int = 100) -> Figure:
+    """Histograms of real (if given) and generated 1-D samples over a shared range, with the target density."""
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
-    lo = min(real.min(), fake.min())
-    hi = max(real.max(), fake.max())
+    both = fake if real is None else np.concatenate([real, fake])
+    lo, hi = both.min(), both.max()
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
-    ax.hist(real, bins=edges, density=True, alpha=0.5, label=f"real (n={len(real)})")
+    if real is not None:
+        ax.hist(real, bins=edges, density=True, alpha=0.5, label=f"real (n={len(real)})")
     ax.hist(fake, bins=edges, density=True, alpha=0.5, label=f"G(fixed z) (n={len(fake)})")
     if target is not None:
         mean, std = target

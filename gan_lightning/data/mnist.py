@@ -33,7 +33,8 @@ def missing_message(raw_dir: Path, split: str, reason: str) -> str:
     names = ", ".join(f"{n}[.gz]" for n in SPLITS[split])
     return (
         f"MNIST {split} files not found in {raw_dir.resolve()} and {reason}. Put {names} there "
-        f"(raw IDX or .gz, torchvision's layout <data_dir>/MNIST/raw/), or set data.data_dir=<folder holding MNIST/raw>."
+        f"(raw IDX or .gz, torchvision's layout <data_dir>/MNIST/raw/), "
+        "or set data.data_dir=<folder holding MNIST/raw>."
     )
 
 
@@ -84,7 +85,7 @@ class MNISTDataModule(L.LightningDataModule):
     Each loader batch holds ``d_steps * batch_size`` images so that each D update gets ``batch_size`` fresh ones;
     the last incomplete batch of an epoch is dropped so every D update sees exactly ``batch_size`` images.
     Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``); when missing they are downloaded with
-    torchvision if ``download`` is set and the network allows, otherwise a ``MNISTNotFoundError`` says what to put where.
+    torchvision if ``download`` is set and the network allows; otherwise ``MNISTNotFoundError`` says what goes where.
     """
 
     def __init__(

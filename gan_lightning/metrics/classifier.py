@@ -36,29 +36,6 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-class Features(nn.Module):
-    """Feature extractor view of the classifier, as torchmetrics' FID/KID want it: images -> (N, 128)."""
-
-    def __init__(self, classifier: DigitClassifier) -> None:
-        super().__init__()
-        self.classifier = classifier
-        self.num_features = classifier.num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(x).double()
-
-
-class Logits(nn.Module):
-    """Logits view, for torchmetrics' InceptionScore (which applies the softmax)."""
-
-    def __init__(self, classifier: DigitClassifier) -> None:
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(x).double()
-
-
 def data_key(images: torch.Tensor) -> str:
     """A short hash of the exact uint8 training images: a classifier is reused only for the data it learnt."""
     return hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()[:16]
@@ -80,6 +57,12 @@ def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, tes
     torch.manual_seed(seed)
     model = DigitClassifier(train_images.shape[1]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with torch.enable_grad():  # callers may be measuring under no_grad
+        _fit(model, optimizer, train_images, train_labels, epochs, batch_size, generator, device)
+    return model.eval(), accuracy(model, test_images, test_labels, device)
+
+
+def _fit(model, optimizer, train_images, train_labels, epochs, batch_size, generator, device) -> None:
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(train_images), generator=generator)
@@ -90,7 +73,6 @@ def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, tes
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    return model.eval(), accuracy(model, test_images, test_labels, device)
 
 
 @torch.no_grad()

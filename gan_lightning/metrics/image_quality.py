@@ -6,7 +6,18 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_lightning.metrics.classifier import DigitClassifier, Features, Logits
+from gan_lightning.metrics.classifier import DigitClassifier
+
+
+class _Precomputed(torch.nn.Module):
+    """torchmetrics calls its feature module on what ``update`` receives; we pass features computed once."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 @torch.no_grad()
@@ -17,22 +28,26 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
     fid/kid: torchmetrics' FID and KID (mean over subsets of up to 1,000) on the classifier's 128-d features;
     inception_score: exp(E KL(p(y|x) || p(y))) from its softmax (torchmetrics, 10 splits); modes: classes that
     receive at least ``min_share`` of the samples (argmax); kl_uniform: KL(p(y) || uniform) of that histogram.
+    Each image goes through the classifier once.
     """
     classifier = classifier.eval()
     device = next(classifier.parameters()).device
-    features = Features(classifier)
-    fid = FrechetInceptionDistance(feature=features).to(device)
-    kid = KernelInceptionDistance(feature=features, subset_size=min(1000, len(real), len(fake))).to(device)
-    inception = InceptionScore(feature=Logits(classifier), splits=10).to(device)
+    features = _Precomputed(classifier.num_features)
+    # Measured by one process (rank zero): no syncing of metric states across DDP ranks.
+    local = {"sync_on_compute": False}
+    fid = FrechetInceptionDistance(feature=features, **local).to(device)
+    kid = KernelInceptionDistance(feature=features, subset_size=min(1000, len(real), len(fake)), **local).to(device)
+    inception = InceptionScore(feature=_Precomputed(num_classes), splits=10, **local).to(device)
     counts = torch.zeros(num_classes, dtype=torch.long)
     for images, is_real in ((real, True), (fake, False)):
         for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].to(device).float()
-            fid.update(batch, real=is_real)
-            kid.update(batch, real=is_real)
+            feats = classifier.features(images[start : start + batch_size].to(device))
+            fid.update(feats.double(), real=is_real)  # FID's covariance square root wants float64
+            kid.update(feats, real=is_real)
             if not is_real:
-                inception.update(batch)
-                counts += torch.bincount(classifier(batch).argmax(1).cpu(), minlength=num_classes)
+                logits = classifier.head(feats)
+                inception.update(logits.double())
+                counts += torch.bincount(logits.argmax(1).cpu(), minlength=num_classes)
     share = counts.double() / counts.sum()
     nonzero = share[share > 0]
     kid_mean, _ = kid.compute()
