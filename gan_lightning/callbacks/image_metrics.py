@@ -7,7 +7,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from gan_lightning.callbacks.samples import _tensorboard
 from gan_lightning.metrics.classifier import load_or_train
-from gan_lightning.metrics.image_quality import image_quality
+from gan_lightning.metrics.image_quality import image_quality, inception_fid
 
 
 class ImageMetrics(L.Callback):
@@ -15,16 +15,18 @@ class ImageMetrics(L.Callback):
     training images, in the feature space of the project's digit classifier (trained on first use and cached,
     keyed by the exact training images). Logs ``metrics/<name>`` to TensorBoard at the current iteration and keeps
     the latest values in ``self.metrics`` (returned by ``train()``, written to metrics.json and the hparams view).
-    Runs on rank zero; does nothing on data that are not images.
+    Runs on rank zero; does nothing on data that are not images. ``inception_fid=True`` adds the standard
+    InceptionV3 FID (``pip install -e '.[inception]'`` and a network for the weights; off by default).
     """
 
     def __init__(self, every_n_epochs: int = 5, num_samples: int = 10_000, classifier_epochs: int = 2,
-                 cache_dir: str | None = None, seed: int = 0) -> None:
+                 cache_dir: str | None = None, seed: int = 0, inception_fid: bool = False) -> None:
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.classifier_epochs = classifier_epochs
         self.cache_dir = cache_dir
         self.seed = seed
+        self.inception_fid = inception_fid
         self.metrics: dict[str, float] = {}
         self._classifier = None
         self._real: torch.Tensor | None = None
@@ -59,6 +61,8 @@ class ImageMetrics(L.Callback):
         ])
         classifier = self._classifier.to(pl_module.device)
         scores = image_quality(classifier, self._real, fake)
+        if self.inception_fid:  # the standard Inception FID: needs torch-fidelity and downloadable weights
+            scores["inception_fid"] = inception_fid(self._real, fake, device=pl_module.device)
         writer = _tensorboard(trainer)
         for name, value in scores.items():
             self.metrics[f"metrics/{name}"] = value

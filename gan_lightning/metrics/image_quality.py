@@ -62,9 +62,25 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
     }
 
 
+@torch.no_grad()
+def inception_fid(real: torch.Tensor, fake: torch.Tensor, batch_size: int = 200,
+                  device: str | torch.device = "cpu") -> float:
+    """The standard FID (torchmetrics' InceptionV3, 2048-d pool features) for images in [-1, 1].
+
+    Needs ``pip install torch-fidelity`` and the Inception weights, which torch-fidelity downloads on first use:
+    only for machines with a network. Grayscale images are repeated to 3 channels; torchmetrics resizes to 299.
+    """
+    fid = FrechetInceptionDistance(feature=2048, normalize=True, sync_on_compute=False).to(device)
+    for images, is_real in ((real, True), (fake, False)):
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(device).float().add(1).div(2).clamp(0, 1)
+            fid.update(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x, real=is_real)
+    return float(fid.compute())
+
+
 def uniform_noise_like(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """The "worst generator" reference: uniform noise in [-1, 1] with the images' shape."""
     return torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
-__all__ = ["image_quality", "uniform_noise_like"]
+__all__ = ["image_quality", "inception_fid", "uniform_noise_like"]
