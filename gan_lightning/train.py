@@ -100,8 +100,9 @@ def main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except Exception as err:
-        _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
         in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if in_multirun or not isinstance(err, INPUT_ERRORS):  # bad input on its own writes nothing but the log
+            _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
         if isinstance(err, (*INPUT_ERRORS, FloatingPointError)) and not in_multirun:
             print(f"error: {err}", file=sys.stderr)  # one clear message instead of a traceback
             sys.exit(2 if isinstance(err, INPUT_ERRORS) else 1)
