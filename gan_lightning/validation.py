@@ -89,7 +89,9 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
     """G must produce samples of the data's shape and D must accept a batch of them: a dry run in eval mode."""
     try:
         with torch.no_grad():
-            fake = model.generator.eval()(model.sample_latent(batch_size).cpu())
+            # Own RNG: checking must not shift the random stream that training then draws from.
+            z = model.sample_latent(batch_size, generator=torch.Generator().manual_seed(0))
+            fake = model.generator.eval()(z)
             if tuple(fake.shape[1:]) != tuple(sample_shape):
                 raise ConfigError(f"model={model_name} makes samples of shape {list(fake.shape[1:])} but "
                                   f"data={data_name} has samples of shape {list(sample_shape)}")
