@@ -5,10 +5,11 @@ import socket
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.train import train
-from gan_lightning.validation import ConfigError
+from gan_lightning.validation import ConfigError, check_model_fits_data
 from tests.conftest import compose_cfg, run_cli, write_mnist
 
 
@@ -100,3 +101,13 @@ def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
 
     unknown = run_cli(["model=nonexistent", f"hydra.run.dir={run_dir}"], tmp_path)
     assert unknown.returncode != 0 and "Could not find 'model/nonexistent'" in unknown.stderr
+
+
+def test_start_up_checks_leave_the_training_random_stream_alone(tmp_path):
+    """The dry run of G and D must not draw from the global RNG, or validating would change every run's results."""
+    model = instantiate(compose_cfg(tmp_path, ["experiment=gaussian_moments"]).model)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    check_model_fits_data(model, [1], 500, "gaussian_moments", "gaussian")
+    assert torch.equal(torch.rand(3), expected)
