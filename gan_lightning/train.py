@@ -53,11 +53,19 @@ def _refuse_multirun_with_relaunching_ddp(trainer: L.Trainer) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Check the config, build data, GAN, callbacks, logger and Trainer, fit, and return the final metrics."""
+    threads = torch.get_num_threads()
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_num_threads(threads)  # a caller's process keeps its own setting
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
     validate_settings(cfg)
     check_data_settings(cfg, _choice("data"))
     check_checkpoint_matches(cfg)
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(cfg.torch_threads)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
