@@ -36,6 +36,10 @@ class GAN(L.LightningModule):
     beta = 0.5 ** (g_steps x global batch / half-life)). It has requires_grad off, is saved in checkpoints, and
     ``generate`` (grids, metrics, the sample command) uses it when present.
 
+    ``reuse_fake`` lets the first G update of an iteration judge the batch that the last D update generated
+    instead of a fresh one (G's graph is kept from that forward pass): one G forward pass per iteration fewer,
+    which is what PyTorch-GAN and the PyTorch DCGAN example do.
+
     ``self.iteration`` counts completed iterations. It is the x-axis of everything the project logs (scalars,
     grids, figures), unlike ``trainer.global_step``, which counts every optimizer step (d_steps + g_steps per
     iteration) in manual optimisation.
@@ -61,6 +65,7 @@ class GAN(L.LightningModule):
         grad_clip_norm: float | None = None,
         check_finite: bool = True,
         ema_half_life_images: float | None = None,
+        reuse_fake: bool = False,
     ) -> None:
         super().__init__()
         if latent_distribution not in LATENT_DISTRIBUTIONS:
@@ -127,8 +132,9 @@ class GAN(L.LightningModule):
 
         d_loss = d_real = d_fake = 0.0
         fake_finite = torch.ones((), dtype=torch.bool, device=real.device)
-        for real_chunk in real.tensor_split(d_steps):
-            loss, real_logits, fake_logits, fake = self._discriminator_step(opt_d, real_chunk)
+        for i, real_chunk in enumerate(real.tensor_split(d_steps)):
+            keep_graph = self.hparams.reuse_fake and i == d_steps - 1
+            loss, real_logits, fake_logits, fake = self._discriminator_step(opt_d, real_chunk, keep_graph)
             d_loss = d_loss + loss.detach()
             d_real = d_real + torch.sigmoid(real_logits.detach()).mean()
             d_fake = d_fake + torch.sigmoid(fake_logits.detach()).mean()
@@ -137,8 +143,9 @@ class GAN(L.LightningModule):
 
         chunk_size = len(real) // d_steps
         g_loss = 0.0
-        for _ in range(g_steps):
-            g_loss = g_loss + self._generator_step(opt_g, chunk_size).detach()
+        for j in range(g_steps):
+            reused = fake if self.hparams.reuse_fake and j == 0 else None
+            g_loss = g_loss + self._generator_step(opt_g, chunk_size, reused).detach()
 
         if self.hparams.check_finite:
             self._stop_if_not_finite(fake_finite, d_loss, g_loss)
@@ -182,12 +189,13 @@ class GAN(L.LightningModule):
             params = [p for group in optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.hparams.grad_clip_norm)
 
-    def _discriminator_step(self, opt_d, real: torch.Tensor):
+    def _discriminator_step(self, opt_d, real: torch.Tensor, keep_graph: bool = False):
+        """One D update on ``real`` and G(fresh z); with ``keep_graph`` the returned fake batch keeps G's graph."""
+        with torch.set_grad_enabled(keep_graph):
+            fake = self.generator(self.sample_latent(len(real)))
         with self.toggled_optimizer(opt_d):
-            with torch.no_grad():
-                fake = self.generator(self.sample_latent(len(real)))
             real_logits = self.discriminator(real)
-            fake_logits = self.discriminator(fake)
+            fake_logits = self.discriminator(fake.detach())
             loss = discriminator_loss(
                 real_logits, fake_logits, self.hparams.real_label, self.hparams.d_loss_reduction
             )
@@ -196,9 +204,12 @@ class GAN(L.LightningModule):
             opt_d.step()
         return loss, real_logits, fake_logits, fake
 
-    def _generator_step(self, opt_g, n: int) -> torch.Tensor:
+    def _generator_step(self, opt_g, n: int, fake: torch.Tensor | None = None) -> torch.Tensor:
+        """One G update through D on G(fresh z), or on ``fake`` (a batch that still carries G's graph)."""
         with self.toggled_optimizer(opt_g):
-            fake_logits = self.discriminator(self.generator(self.sample_latent(n)))
+            if fake is None:
+                fake = self.generator(self.sample_latent(n))
+            fake_logits = self.discriminator(fake)
             loss = generator_loss(fake_logits, self.hparams.g_loss)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -16,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.callbacks.run_config import HparamsWithFinalMetrics, RunConfigInCheckpoint, final_metrics
+from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.validation import (
     ConfigError,
@@ -27,7 +29,6 @@ from gan_lightning.validation import (
     validate_settings,
 )
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # Errors that mean "the input is wrong": reported as one line, not a traceback.
 INPUT_ERRORS = (ConfigError, MNISTNotFoundError, IDXError)
 
@@ -51,18 +52,21 @@ def _refuse_multirun_with_relaunching_ddp(trainer: L.Trainer) -> None:
         )
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Check the config, build data, GAN, callbacks, logger and Trainer, fit, and return the final metrics."""
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
+    """Check the config, build data, GAN, callbacks, logger and Trainer, fit, and return the final metrics.
+
+    ``extra_callbacks`` join the configured ones (e.g. the benchmark's clock).
+    """
     threads = torch.get_num_threads()
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
     try:
-        return _train(cfg)
+        return _train(cfg, extra_callbacks)
     finally:
         torch.set_num_threads(threads)  # a caller's process keeps its own setting
 
 
-def _train(cfg: DictConfig) -> dict[str, float]:
+def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, float]:
     validate_settings(cfg)
     check_data_settings(cfg, _choice("data"))
     check_checkpoint_matches(cfg)
@@ -79,7 +83,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
-    callbacks += [RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams)]
+    callbacks += [RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams), *extra_callbacks]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     _refuse_multirun_with_relaunching_ddp(trainer)

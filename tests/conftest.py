@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gan_lightning.compose import compose_config
 from gan_lightning.data.idx import write_idx
-from gan_lightning.train import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,15 +28,7 @@ TINY = [
 
 def compose_cfg(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
     """The config `python -m gan_lightning.train <overrides>` would run, writing into ``output_dir``."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, *overrides, f"paths.output_dir={output_dir}"],
-                      return_hydra_config=True)
-    # As in a real run: Hydra's runtime info (e.g. the chosen group options) is available, and the job's config
-    # carries no `hydra` node.
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
+    return compose_config([*TINY, *overrides], output_dir)
 
 
 def write_mnist(root: Path, n: int = 96, gz: bool = True, split: str = "train", seed: int = 0) -> Path:

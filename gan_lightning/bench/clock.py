@@ -1,0 +1,85 @@
+"""Timing and FLOP counting that both sides share: a tick at the end of every training iteration."""
+from __future__ import annotations
+
+import time
+
+import lightning as L
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Stopwatch:
+    """Timestamps the ends of iterations ``warmup`` and ``iterations``: the steady-state window.
+
+    Only those two ticks synchronise a GPU, so the timed loop runs as it would untimed.
+    """
+
+    def __init__(self, device: torch.device, iterations: int, warmup: int) -> None:
+        if not 0 < warmup < iterations:
+            raise ValueError(f"need 0 < warmup ({warmup}) < iterations ({iterations})")
+        self.device, self.iterations, self.warmup = device, iterations, warmup
+        self.count = 0
+        self.marks: dict[int, float] = {}
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count in (self.warmup, self.iterations):
+            synchronize(self.device)
+            self.marks[self.count] = time.perf_counter()
+
+    @property
+    def seconds_per_iteration(self) -> float:
+        if self.iterations not in self.marks:
+            raise RuntimeError(f"the loop ran {self.count} of {self.iterations} iterations")
+        return (self.marks[self.iterations] - self.marks[self.warmup]) / (self.iterations - self.warmup)
+
+
+class FlopTick:
+    """Counts the matmul/conv FLOPs (torch.utils.flop_counter) of the iteration after tick ``after``."""
+
+    def __init__(self, after: int = 1) -> None:
+        self.after = after
+        self.count = 0
+        self.flops: int | None = None
+        self._mode: FlopCounterMode | None = None
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == self.after:
+            self._mode = FlopCounterMode(display=False)
+            self._mode.__enter__()
+        elif self.count == self.after + 1 and self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self.flops = self._mode.get_total_flops()
+            self._mode = None
+
+
+class TickEachIteration(L.Callback):
+    """Side A's clock: calls ``tick()`` when Lightning finishes a training batch (= one GAN iteration)."""
+
+    def __init__(self, tick) -> None:
+        self.tick = tick
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.tick()
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
+    """Measured FLOP/s of a large square matmul on ``device`` (best of ``repeats``), with the current threads."""
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    torch.mm(a, b)  # warm-up: kernels, caches, thread pool
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best

@@ -1,0 +1,197 @@
+"""The three sides of one benchmark round, each training ``iterations`` iterations of one workload:
+
+- ``project``: ``train()`` on the composed preset, through the real Trainer path (logger, progress bar,
+  sample grids and checkpoints as a user has them; only the image-quality metrics are off, they evaluate);
+- ``original``: the hand-written original loop (``originals.py``) with the same nets, batch and optimizers;
+- ``bare``: the project's iteration without Lightning (``bare.py``).
+
+Each returns a ``SideResult``: steady-state seconds per iteration (after ``warmup`` iterations), the wall time
+of the whole call, and the FLOPs of its second iteration.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.fabric.utilities.apply_func import move_data_to_device
+from omegaconf import DictConfig
+
+from gan_lightning.bench.bare import bare_loop
+from gan_lightning.bench.clock import FlopTick, Stopwatch, TickEachIteration
+from gan_lightning.bench.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
+from gan_lightning.compose import compose_config
+from gan_lightning.data.idx import read_idx, write_idx
+from gan_lightning.data.mnist import SPLITS, find_idx_file
+
+# workload -> (preset, the original loop). The Gaussian workload has no batch-size choice: the original's 500.
+WORKLOADS = {
+    "mnist_mlp": ("mnist_mlp", pytorch_gan_loop),
+    "mnist_dcgan": ("mnist_dcgan", dcgan_example_loop),
+    "gaussian_moments": ("gaussian_moments", devnag_loop),
+}
+# The originals' DataLoader workers: PyTorch-GAN uses the default 0, the PyTorch DCGAN example --workers 2.
+ORIGINAL_WORKERS = {"mnist_mlp": 0, "mnist_dcgan": 2}
+
+
+@dataclass
+class SideResult:
+    seconds_per_iteration: float
+    wall_seconds: float
+    flops_per_iteration: int | None
+
+
+def prepare_mnist(data_dir: str | None, root: Path, generated_images: int = 60000) -> str:
+    """A folder holding uncompressed ``MNIST/raw`` IDX files (torchvision reads only those): the real digits from
+    ``data_dir`` (raw or .gz) when given, else random uint8 digits of the same shape (same cost to train on)."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    if data_dir is None:
+        gen = torch.Generator().manual_seed(0)
+        for split, n in (("train", generated_images), ("test", max(1, generated_images // 6))):
+            images_name, labels_name = SPLITS[split]
+            write_idx(raw / images_name, torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8))
+            write_idx(raw / labels_name, torch.randint(0, 10, (n,), generator=gen, dtype=torch.uint8))
+        return str(root)
+    source = Path(data_dir) / "MNIST" / "raw"
+    for split in ("train", "test"):
+        for name in SPLITS[split]:
+            path = find_idx_file(source, name)
+            if path is None:
+                raise FileNotFoundError(f"{source}: no {name}[.gz] (the benchmark needs MNIST's train and test files)")
+            if path.suffix == ".gz":
+                with gzip.open(path, "rb") as src, open(raw / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                shutil.copyfile(path, raw / name)
+            read_idx(raw / name)  # checks the file
+    return str(root)
+
+
+def compose_workload(workload: str, mnist_root: str | None, batch_size: int | None, iterations: int,
+                     device: str, precision: str, threads: int | None, output_dir: Path) -> DictConfig:
+    """The preset's config for ``iterations`` iterations. Every side uses its ``torch_threads``: ``threads``, else
+    the preset's, else torch's current default."""
+    preset, _ = WORKLOADS[workload]
+    overrides = [f"experiment={preset}", f"trainer.accelerator={device}", f"trainer.precision={precision}",
+                 "~callbacks.image_metrics"]
+    if threads is not None:
+        overrides.append(f"torch_threads={threads}")
+    if workload.startswith("mnist"):
+        overrides += [f"data.data_dir={mnist_root}", "trainer.max_epochs=1",
+                      f"trainer.limit_train_batches={iterations}"]
+        if batch_size is not None:
+            overrides.append(f"data.batch_size={batch_size}")
+    else:  # whole epochs of the preset's length, as a user runs them
+        per_epoch = min(iterations, 100)
+        if iterations % per_epoch:
+            raise ValueError(f"gaussian_moments runs whole epochs of 100 iterations; got {iterations} iterations")
+        overrides += [f"data.batches_per_epoch={per_epoch}", f"trainer.max_epochs={iterations // per_epoch}"]
+    cfg = compose_config(overrides, output_dir)
+    if cfg.get("torch_threads") is None:
+        cfg.torch_threads = torch.get_num_threads()
+    if workload.startswith("mnist"):
+        images = 60000  # an epoch must hold the timed iterations
+        if iterations * cfg.data.batch_size * cfg.model.d_steps > images:
+            raise ValueError(f"{iterations} iterations of batch {cfg.data.batch_size} exceed one MNIST epoch")
+    return cfg
+
+
+@contextlib.contextmanager
+def quiet():
+    """Progress bars and prints still run (they are part of each side's cost) but go to /dev/null."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        level = logging.getLogger("lightning.pytorch").level
+        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            logging.getLogger("lightning.pytorch").setLevel(level)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _ticks(device: torch.device, iterations: int, warmup: int):
+    stopwatch, flops = Stopwatch(device, iterations, warmup), FlopTick(after=1)
+
+    def tick() -> None:
+        stopwatch.tick()
+        flops.tick()
+
+    return stopwatch, flops, tick
+
+
+def run_project(cfg: DictConfig, device: torch.device, iterations: int, warmup: int) -> SideResult:
+    from gan_lightning.train import train
+
+    stopwatch, flops, tick = _ticks(device, iterations, warmup)
+    with tempfile.TemporaryDirectory() as out, quiet():
+        cfg.paths.output_dir = out
+        start = time.perf_counter()
+        train(cfg, extra_callbacks=[TickEachIteration(tick)])
+        wall = time.perf_counter() - start
+    return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
+
+
+def _nets_and_optimizers(cfg: DictConfig, device: torch.device):
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    generator = instantiate(cfg.model.generator).to(device)
+    discriminator = instantiate(cfg.model.discriminator).to(device)
+    opt_g = instantiate(cfg.model.g_optimizer)(generator.parameters(), lr=cfg.model.g_lr)
+    opt_d = instantiate(cfg.model.d_optimizer)(discriminator.parameters(), lr=cfg.model.d_lr)
+    return generator, discriminator, opt_g, opt_d
+
+
+def run_original(workload: str, cfg: DictConfig, device: torch.device, iterations: int, warmup: int) -> SideResult:
+    stopwatch, flops, tick = _ticks(device, iterations, warmup)
+    _, loop = WORKLOADS[workload]
+    with quiet(), torch_threads(cfg.torch_threads):
+        start = time.perf_counter()
+        nets = _nets_and_optimizers(cfg, device)
+        m = cfg.model
+        if workload == "gaussian_moments":
+            loop(*nets, mean=cfg.data.mean, std=cfg.data.std, batch_size=cfg.data.batch_size,
+                 latent_dim=m.latent_dim, d_steps=m.d_steps, g_steps=m.g_steps, iterations=iterations,
+                 device=device, tick=tick)
+        else:
+            loader = torchvision_mnist_loader(cfg.data.data_dir, cfg.data.batch_size, ORIGINAL_WORKERS[workload],
+                                              resize=28 if workload == "mnist_mlp" else None)
+            loop(*nets, loader, latent_dim=m.latent_dim, iterations=iterations, device=device, tick=tick)
+        wall = time.perf_counter() - start
+    return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
+
+
+def run_bare(cfg: DictConfig, device: torch.device, iterations: int, warmup: int) -> SideResult:
+    stopwatch, flops, tick = _ticks(device, iterations, warmup)
+    with quiet(), torch_threads(cfg.torch_threads):
+        start = time.perf_counter()
+        nets = _nets_and_optimizers(cfg, device)
+        datamodule = instantiate(cfg.data)
+        datamodule.setup("fit")
+
+        def batches():  # the loader's batches, moved and scaled as Lightning's transfer hooks do
+            while True:
+                for batch in datamodule.train_dataloader():
+                    batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
+                    yield batch[0] if isinstance(batch, (list, tuple)) else batch
+
+        bare_loop(*nets, batches(), cfg.model, iterations, device, tick)
+        wall = time.perf_counter() - start
+    return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
