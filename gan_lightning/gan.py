@@ -12,6 +12,7 @@ from torch import nn
 from gan_lightning.losses import D_REDUCTIONS, G_LOSSES, discriminator_loss, generator_loss
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform", "uniform_symmetric")
+LOGGED = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake")
 Optimizer = Callable[..., torch.optim.Optimizer]
 
 
@@ -87,6 +88,8 @@ class GAN(L.LightningModule):
         if ema_half_life_images:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.iteration = 0
+        self._window_sum: torch.Tensor | None = None  # logged values summed since the last write
+        self._window_count = 0
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_z", fixed)
@@ -152,17 +155,24 @@ class GAN(L.LightningModule):
         if self.generator_ema is not None:
             self._update_ema(images=g_steps * chunk_size * self.trainer.world_size)
         self.iteration += 1
-        # Tensors, not floats: Lightning converts them only when the logger writes (no host sync per step).
-        self.log_dict(
-            {
-                "train/d_loss": d_loss / d_steps,
-                "train/g_loss": g_loss / g_steps,
-                "train/d_real": d_real / d_steps,
-                "train/d_fake": d_fake / d_steps,
-            },
-            prog_bar=True,
-            batch_size=len(real),
-        )
+        self._log_window_means(torch.stack([d_loss / d_steps, g_loss / g_steps, d_real / d_steps, d_fake / d_steps]),
+                               batch_size=len(real))
+
+    def _log_window_means(self, values: torch.Tensor, batch_size: int) -> None:
+        """Log the means over the iterations since the last write, when Lightning writes (every
+        ``trainer.log_every_n_steps`` iterations). The sums stay on the device, and ``self.log`` (about 1 ms a
+        call on CPU) runs only then."""
+        self._window_sum = values if self._window_sum is None else self._window_sum + values
+        self._window_count += 1
+        every = self.trainer.log_every_n_steps
+        if every == 0 or self.iteration % every:
+            return
+        means = self._window_sum / self._window_count
+        self._window_sum, self._window_count = None, 0
+        self.log_dict(dict(zip(LOGGED, means.unbind())), prog_bar=True, batch_size=batch_size)
+        # "step" sets the logger's x-axis: the iteration, like every grid and figure (Lightning would use the
+        # 0-based batch count).
+        self.log("step", float(self.iteration), logger=True, batch_size=batch_size)
 
     @torch.no_grad()
     def _update_ema(self, images: int) -> None:
@@ -219,6 +229,7 @@ class GAN(L.LightningModule):
     # -------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_iteration"] = self.iteration
+        checkpoint["gan_log_window"] = (self._window_sum, self._window_count)  # a resumed run logs the same means
         # The latent draws of the next epoch come from the global RNGs: save them so that a resumed run draws
         # the same z as an uninterrupted one (data order is already a function of seed and epoch).
         checkpoint["gan_rng"] = {"cpu": torch.get_rng_state()}
@@ -227,6 +238,7 @@ class GAN(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = checkpoint.get("gan_iteration", 0)
+        self._window_sum, self._window_count = checkpoint.get("gan_log_window", (None, 0))
         rng = checkpoint.get("gan_rng", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])

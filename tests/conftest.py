@@ -23,6 +23,7 @@ TINY = [
     "trainer.max_epochs=1",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
+    "trainer.log_every_n_steps=1",
 ]
 
 

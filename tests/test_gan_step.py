@@ -46,19 +46,19 @@ class FreezeCheckingGAN(GAN):
                 self.violations.append(f"{name} received gradients")
                 break
 
-    def _discriminator_step(self, opt_d, real):
+    def _discriminator_step(self, opt_d, real, keep_graph=False):
         before_g, before_d = self._snapshot(self.generator), self._snapshot(self.discriminator)
         grads_g = self._grads(self.generator)
-        out = super()._discriminator_step(opt_d, real)
+        out = super()._discriminator_step(opt_d, real, keep_graph)
         self._check(self.generator, before_g, grads_g, "G during a D update")
         if all(torch.equal(a, b) for a, b in zip(before_d, self.discriminator.parameters())):
             self.violations.append("D did not change during its own update")
         return out
 
-    def _generator_step(self, opt_g, n):
+    def _generator_step(self, opt_g, n, fake=None):
         before_d, before_g = self._snapshot(self.discriminator), self._snapshot(self.generator)
         grads_d = self._grads(self.discriminator)
-        out = super()._generator_step(opt_g, n)
+        out = super()._generator_step(opt_g, n, fake)
         self._check(self.discriminator, before_d, grads_d, "D during a G update")
         if all(torch.equal(a, b) for a, b in zip(before_g, self.generator.parameters())):
             self.violations.append("G did not change during its own update")
@@ -96,8 +96,8 @@ def test_each_d_update_sees_its_own_real_chunk(tmp_path):
     cfg = compose_cfg(tmp_path, ["model.d_steps=4", "data.batch_size=25", "data.batches_per_epoch=1"])
     model = instantiate(cfg.model)
     seen = []
-    model._discriminator_step = lambda opt, real: (seen.append(real.clone()),
-                                                    type(model)._discriminator_step(model, opt, real))[1]
+    model._discriminator_step = lambda opt, real, keep: (seen.append(real.clone()),
+                                                          type(model)._discriminator_step(model, opt, real, keep))[1]
     datamodule = instantiate(cfg.data)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     trainer.fit(model, datamodule=datamodule)

@@ -26,9 +26,9 @@ def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
     assert after["epoch"] == saved["epoch"] + 1
     assert torch.equal(after["state_dict"]["fixed_z"], saved["state_dict"]["fixed_z"])
 
-    # The resumed run logs from iteration 6 on: its x-axis continues the first run's.
+    # The resumed run logs iterations 7 to 9: its x-axis (the iteration) continues the first run's.
     steps = [e.step for e in event_accumulator(resumed_dir).Scalars("train/d_loss")]
-    assert steps == [6, 7, 8]
+    assert steps == [7, 8, 9]
     assert [e.step for e in event_accumulator(resumed_dir).Scalars("samples/mean")] == [8, 9]
 
 

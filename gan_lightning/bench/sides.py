@@ -82,12 +82,11 @@ def compose_workload(workload: str, mnist_root: str | None, batch_size: int | No
     """The preset's config for ``iterations`` iterations. Every side uses its ``torch_threads``: ``threads``, else
     the preset's, else torch's current default."""
     preset, _ = WORKLOADS[workload]
-    overrides = [f"experiment={preset}", f"trainer.accelerator={device}", f"trainer.precision={precision}",
-                 "~callbacks.image_metrics"]
+    overrides = [f"experiment={preset}", f"trainer.accelerator={device}", f"trainer.precision={precision}"]
     if threads is not None:
         overrides.append(f"torch_threads={threads}")
     if workload.startswith("mnist"):
-        overrides += [f"data.data_dir={mnist_root}", "trainer.max_epochs=1",
+        overrides += [f"data.data_dir={mnist_root}", "~callbacks.image_metrics", "trainer.max_epochs=1",
                       f"trainer.limit_train_batches={iterations}"]
         if batch_size is not None:
             overrides.append(f"data.batch_size={batch_size}")
@@ -150,12 +149,15 @@ def run_project(cfg: DictConfig, device: torch.device, iterations: int, warmup: 
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
 
 
-def _nets_and_optimizers(cfg: DictConfig, device: torch.device):
+def _nets_and_optimizers(cfg: DictConfig, device: torch.device, as_original: bool = False):
+    """The preset's nets and optimizers; ``as_original``: the optimizers with torch's default implementation (the
+    originals do not ask for fused kernels)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = instantiate(cfg.model.generator).to(device)
     discriminator = instantiate(cfg.model.discriminator).to(device)
-    opt_g = instantiate(cfg.model.g_optimizer)(generator.parameters(), lr=cfg.model.g_lr)
-    opt_d = instantiate(cfg.model.d_optimizer)(discriminator.parameters(), lr=cfg.model.d_lr)
+    kwargs = {"fused": None} if as_original else {}
+    opt_g = instantiate(cfg.model.g_optimizer)(generator.parameters(), lr=cfg.model.g_lr, **kwargs)
+    opt_d = instantiate(cfg.model.d_optimizer)(discriminator.parameters(), lr=cfg.model.d_lr, **kwargs)
     return generator, discriminator, opt_g, opt_d
 
 
@@ -164,7 +166,7 @@ def run_original(workload: str, cfg: DictConfig, device: torch.device, iteration
     _, loop = WORKLOADS[workload]
     with quiet(), torch_threads(cfg.torch_threads):
         start = time.perf_counter()
-        nets = _nets_and_optimizers(cfg, device)
+        nets = _nets_and_optimizers(cfg, device, as_original=True)
         m = cfg.model
         if workload == "gaussian_moments":
             loop(*nets, mean=cfg.data.mean, std=cfg.data.std, batch_size=cfg.data.batch_size,
@@ -178,20 +180,26 @@ def run_original(workload: str, cfg: DictConfig, device: torch.device, iteration
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
 
 
+def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> tuple[torch.nn.Module, ...]:
+    """``iterations`` iterations of ``bare_loop`` on the preset's data, nets and optimizers; returns (G, D)."""
+    nets = _nets_and_optimizers(cfg, device)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+
+    def batches():  # the loader's batches, moved and scaled as Lightning's transfer hooks do
+        while True:
+            for batch in datamodule.train_dataloader():
+                batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
+                yield batch[0] if isinstance(batch, (list, tuple)) else batch
+
+    bare_loop(*nets, batches(), cfg.model, iterations, device, tick)
+    return nets[0], nets[1]
+
+
 def run_bare(cfg: DictConfig, device: torch.device, iterations: int, warmup: int) -> SideResult:
     stopwatch, flops, tick = _ticks(device, iterations, warmup)
     with quiet(), torch_threads(cfg.torch_threads):
         start = time.perf_counter()
-        nets = _nets_and_optimizers(cfg, device)
-        datamodule = instantiate(cfg.data)
-        datamodule.setup("fit")
-
-        def batches():  # the loader's batches, moved and scaled as Lightning's transfer hooks do
-            while True:
-                for batch in datamodule.train_dataloader():
-                    batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
-                    yield batch[0] if isinstance(batch, (list, tuple)) else batch
-
-        bare_loop(*nets, batches(), cfg.model, iterations, device, tick)
+        train_bare(cfg, device, iterations, tick)
         wall = time.perf_counter() - start
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)

@@ -17,7 +17,7 @@ class RunConfigInCheckpoint(L.Callback):
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:
     """What the run ends with: the last logged training values and every callback's quality metrics."""
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
     for callback in trainer.callbacks:
         metrics.update(getattr(callback, "metrics", {}))
     return metrics
