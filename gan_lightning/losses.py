@@ -32,3 +32,11 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
         # log(1 - sigmoid(l)) = -softplus(l), computed stably.
         return -F.softplus(fake_logits).mean()
     raise ValueError(f"unknown g_loss {kind!r}; expected one of {G_LOSSES}")
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E[||grad_x D(x)||^2] over the real samples ``real`` (which must require grad): R1 of Mescheder et al. 2018,
+    "Which training methods for GANs do actually converge?". Penalising D's slope on the data damps the rotation
+    that keeps plain GAN training circling the equilibrium. Kept in the graph, so D's update descends it."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

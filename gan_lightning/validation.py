@@ -44,6 +44,9 @@ def validate_settings(cfg: DictConfig) -> None:
     for key in ("model.g_lr", "model.d_lr"):
         value = OmegaConf.select(cfg, key)
         _require(isinstance(value, (int, float)) and value > 0, key, value, "a learning rate must be > 0")
+    for key in ("model.r1_gamma", "model.grad_clip_norm", "model.ema_half_life_images"):
+        value = OmegaConf.select(cfg, key)
+        _require(value is None or (isinstance(value, (int, float)) and value >= 0), key, value, "must be >= 0")
     if OmegaConf.select(cfg, "data.std") is not None:
         _require(cfg.data.std > 0, "data.std", cfg.data.std, "the target Gaussian needs std > 0")
     for key, allowed in (("model.g_loss", G_LOSSES), ("model.d_loss_reduction", D_REDUCTIONS),

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from gan_lightning.bench.clock import matmul_peak
+from gan_lightning.bench.race import race, race_table
 from gan_lightning.bench.sides import WORKLOADS, compose_workload, prepare_mnist, run_bare, run_original, run_project
 
 # Iterations per side and round: a few seconds of steady state on a 2-core CPU.
@@ -46,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "torch's default)")
     parser.add_argument("--sides", nargs="+", default=["project", "original", "bare"],
                         choices=["project", "original", "bare"])
+    parser.add_argument("--race", action="store_true", help="instead: wall time until W1 < 0.05 of gaussian_fast "
+                        "against gaussian_moments, each trained as its preset says")
+    parser.add_argument("--race-seeds", nargs="+", type=int, default=[0], help="seeds for --race")
     parser.add_argument("--json", help="also write every measurement to this file")
     return parser.parse_args(argv)
 
@@ -128,7 +132,8 @@ def table(entries: list[dict], images: str) -> str:
             f"{_fmt(row.get('project_gflop'), '.4f')} / {_fmt(row.get('original_gflop'), '.4f')}",
             f"{_fmt(row.get('project_util'), '.0%')} / {_fmt(row.get('original_util'), '.0%')} |",
         ]))
-    return "\n".join(lines) + f"\n\nMNIST images: {images}. Peak: measured fp32 matmul of this device.\n"
+    notes = f"\n\nMNIST images: {images}." if images else "\n"
+    return "\n".join(lines) + notes + " Peak: the measured matmul of this device in the precision of side A.\n"
 
 
 def describe_device(device: torch.device) -> str:
@@ -139,6 +144,17 @@ def describe_device(device: torch.device) -> str:
 
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
+    if args.race:
+        results = []
+        for seed in args.race_seeds:
+            for preset in ("gaussian_fast", "gaussian_moments"):
+                results.append(race(preset, seed))
+                print(race_table(results[-1:]).split("\n")[2], flush=True)
+        print(f"\ntorch {torch.__version__}, {describe_device(torch.device('cpu'))}\n")
+        print(race_table(results))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return results
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     entries = []
@@ -151,7 +167,9 @@ def main(argv=None) -> list[dict]:
                 entry = bench_one(workload, batch_size, args, device, mnist_root, tmp)
                 entries.append(entry)
                 print(table([entry], "").split("\n")[2], flush=True)
-    images = f"the digits in {args.data_dir}" if args.data_dir else "generated (random uint8 digits)"
+    images = None
+    if mnist_root is not None:
+        images = f"the digits in {args.data_dir}" if args.data_dir else "generated (random uint8 digits)"
     print(f"\ntorch {torch.__version__}, device: {describe_device(device)}, precision (A): {args.precision}, "
           f"{args.rounds} rounds\n")
     print(table(entries, images))
