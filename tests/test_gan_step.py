@@ -142,3 +142,70 @@ def test_gaussian_moments_moves_generated_mean_toward_target(tmp_path):
     means = [e.value for e in event_accumulator(tmp_path).Scalars("samples/mean")]
     end = means[-1]
     assert abs(end - 4.0) < abs(start - 4.0) - 1.0, (start, end)
+
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_reuse_fake_saves_one_generator_forward_per_iteration(reuse, tmp_path):
+    """With reuse_fake the first G update judges the batch the last D update generated: G runs d_steps + g_steps - 1
+    times per iteration instead of d_steps + g_steps; g_steps of those runs build a graph either way."""
+    batches, d_steps, g_steps = 3, 2, 2
+    cfg = compose_cfg(tmp_path, [f"model.reuse_fake={reuse}", f"model.d_steps={d_steps}", f"model.g_steps={g_steps}",
+                                 "data.batch_size=50", f"data.batches_per_epoch={batches}"])
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    with_graph = []
+    model.generator.register_forward_hook(lambda module, args, out: with_graph.append(out.requires_grad))
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[])
+    trainer.fit(model, datamodule=datamodule)
+
+    assert len(with_graph) == batches * (d_steps + g_steps - (1 if reuse else 0))
+    assert sum(with_graph) == batches * g_steps
+
+
+def test_scalars_are_window_means_written_every_log_every_n_steps(tmp_path):
+    """log_every_n_steps=5: writes at iterations 5 and 10, each the mean of the per-iteration values of its window
+    (the same seeded run logged every iteration gives those)."""
+    common = ["data.batches_per_epoch=10", "data.batch_size=50", "model.d_steps=2", "torch_threads=1"]
+    train(compose_cfg(tmp_path / "every", [*common, "trainer.log_every_n_steps=1"]))
+    train(compose_cfg(tmp_path / "window", [*common, "trainer.log_every_n_steps=5"]))
+    for tag in ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"):
+        every = {e.step: e.value for e in event_accumulator(tmp_path / "every").Scalars(tag)}
+        window = {e.step: e.value for e in event_accumulator(tmp_path / "window").Scalars(tag)}
+        assert sorted(every) == list(range(1, 11)) and sorted(window) == [5, 10]
+        for end in (5, 10):
+            expected = sum(every[i] for i in range(end - 4, end + 1)) / 5
+            assert window[end] == pytest.approx(expected, rel=1e-5), (tag, end)
+
+
+class HookCounter(L.Callback):
+    def __init__(self) -> None:
+        self.after_backward = 0
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        self.after_backward += 1
+
+
+def test_direct_steps_give_lightnings_updates_and_step_count(tmp_path):
+    """On one CPU in fp32 the GAN steps its optimizers directly: the same weights and global_step as through
+    Lightning's manual_backward/LightningOptimizer.step; a callback on a step hook switches back to Lightning's
+    path, and its hook runs once per update."""
+    batches = 4
+    common = ["model.d_steps=2", "model.g_steps=3", "data.batch_size=50", f"data.batches_per_epoch={batches}",
+              "torch_threads=1"]
+    results, counter = {}, HookCounter()
+    for direct, callbacks in (("true", []), ("false", []), ("true", [counter])):
+        cfg = compose_cfg(tmp_path / f"{direct}{len(callbacks)}", [*common, f"model.direct_steps={direct}"])
+        torch.manual_seed(0)
+        datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=callbacks)
+        trainer.fit(model, datamodule=datamodule)
+        results[direct, len(callbacks)] = (model._direct, trainer.global_step, model.state_dict())
+
+    assert [r[0] for r in results.values()] == [True, False, False]
+    for _, global_step, _ in results.values():
+        assert global_step == 5 * batches
+    reference = results["false", 0][2]
+    for key in [("true", 0), ("true", 1)]:
+        for name, value in results[key][2].items():
+            assert torch.equal(value, reference[name]), (key, name)
+    assert counter.after_backward == 5 * batches

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lightning.losses import discriminator_loss, generator_loss
+from gan_lightning.losses import discriminator_loss, generator_loss, r1_penalty
 from gan_lightning.nets import MLP, BatchDiscriminator, DCGANDiscriminator, DCGANGenerator, Moments, SquaredDeviations
 
 
@@ -70,3 +70,15 @@ def test_nets_refuse_samples_of_the_wrong_kind():
         Moments()(torch.randn(8, 1, 28, 28))
     with pytest.raises(ValueError, match="28, 28"):
         DCGANGenerator(100, out_shape=[1])
+
+
+def test_r1_penalty_is_the_mean_squared_input_gradient_and_trains_d():
+    """For D(x) = w . x the input gradient is w for every sample, so R1 = ||w||^2; its gradient reaches w."""
+    d = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        d.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
+    real = torch.randn(16, 3).requires_grad_(True)
+    penalty = r1_penalty(d(real), real)
+    assert penalty.item() == pytest.approx(1 + 4 + 0.25)
+    penalty.backward()
+    assert torch.allclose(d.weight.grad, 2 * d.weight)  # d||w||^2 / dw

@@ -1,0 +1,85 @@
+"""The benchmark's sides measure what they claim: the bare loop is the project's iteration (bit for bit), the
+originals train the same nets, FLOPs are counted per iteration, and the command prints its table."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from gan_lightning.bench.__main__ import main
+from gan_lightning.bench.race import race
+from gan_lightning.bench.sides import compose_workload, prepare_mnist, run_original, run_project, train_bare
+from gan_lightning.train import train
+
+CPU = torch.device("cpu")
+
+
+def _workload_cfg(workload, tmp_path, iterations, batch_size=None, threads=1):
+    root = prepare_mnist(None, tmp_path / "data", generated_images=512) if workload.startswith("mnist") else None
+    cfg = compose_workload(workload, root, batch_size, iterations, "cpu", "32-true", threads, tmp_path / "run")
+    cfg.trainer.enable_progress_bar = False
+    return cfg
+
+
+@pytest.mark.parametrize("workload", ["mnist_mlp", "gaussian_moments"])
+def test_bare_loop_is_the_project_iteration_without_lightning(workload, tmp_path):
+    """Same seed, data, nets and optimizers: train() and the bare loop end with identical weights, so A minus
+    bare is the framework's cost and nothing else."""
+    iterations = 3
+    cfg = _workload_cfg(workload, tmp_path, iterations, batch_size=16)
+    if workload == "gaussian_moments":
+        cfg.data.batches_per_epoch, cfg.trainer.max_epochs = iterations, 1
+    train(cfg)
+    project = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+    torch.set_num_threads(cfg.torch_threads)
+    generator, discriminator = train_bare(cfg, CPU, iterations, tick=lambda: None)
+    for prefix, net in (("generator.", generator), ("discriminator.", discriminator)):
+        for name, value in net.state_dict().items():
+            assert torch.equal(project[prefix + name], value), prefix + name
+
+
+def test_original_loop_and_project_count_the_same_matmuls_but_the_d_weight_grads(tmp_path):
+    """PyTorch-GAN's loop backpropagates G's loss into D's weights too; the project freezes D there. FLOPs of one
+    iteration differ by exactly D's weight gradients: 2 x batch x (in x out) per linear layer."""
+    batch, iterations = 8, 4
+    cfg = _workload_cfg("mnist_mlp", tmp_path, iterations, batch_size=batch)
+    original = run_original("mnist_mlp", cfg, CPU, iterations, warmup=2)
+    project = run_project(cfg.copy(), CPU, iterations, warmup=2)
+
+    d_weights = [(784, 512), (512, 256), (256, 1)]
+    assert original.flops_per_iteration - project.flops_per_iteration == 2 * batch * sum(a * b for a, b in d_weights)
+    g_forward = 2 * batch * sum(a * b for a, b in [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)])
+    assert project.flops_per_iteration > 3 * g_forward  # forward and backward of G, at least
+    for side in (original, project):
+        assert 0 < side.seconds_per_iteration < side.wall_seconds
+
+
+def test_bench_command_prints_every_side_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    entries = main(["--workloads", "mnist_mlp", "gaussian_moments", "--batch-sizes", "8", "--rounds", "2",
+                    "--iterations", "5", "--gaussian-iterations", "10", "--threads", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert [e["workload"] for e in entries] == ["mnist_mlp", "gaussian_moments"]
+    assert [e["batch_size"] for e in entries] == [8, 500]
+    for entry in entries:
+        assert set(entry["sides"]) == {"project", "original", "bare"}
+        assert all(len(results) == 2 for results in entry["sides"].values())
+        assert entry["peak_flops"] > 1e8
+    rows = [line for line in printed.splitlines() if line.startswith("| mnist_mlp | 8 |")]
+    assert rows, printed
+    cells = rows[-1].split(" | ")
+    speed = float(cells[7].split()[0])
+    assert math.isfinite(speed) and speed > 0
+    assert "generated (random uint8 digits)" in printed
+    assert json.loads(out.read_text())["entries"][0]["workload"] == "mnist_mlp"
+
+
+def test_race_finds_the_first_w1_check_under_the_threshold():
+    short = ["trainer.max_epochs=1", "data.batches_per_epoch=30", "callbacks.samples.every_n_iterations=10"]
+    easy = race("gaussian_fast", seed=0, threshold=100.0, overrides=short)
+    assert easy["reached_at_iteration"] == 10 and 0 < easy["reached_after_s"] < easy["wall_s"]
+    never = race("gaussian_fast", seed=0, threshold=0.0, overrides=short)
+    assert never["reached_at_iteration"] is None and never["iterations"] == 30
