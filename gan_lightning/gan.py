@@ -210,8 +210,13 @@ class GAN(L.LightningModule):
         )
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Lightning calls this after GradScaler.unscale_ under 16-mixed, so the norm is the true gradient norm.
         if self.hparams.grad_clip_norm:
+            # Under 16-mixed Lightning unscales before this hook, except for optimizers that unscale inside their
+            # own step (fused ones): unscale those here, so the norm is the true gradient norm. GradScaler.step then
+            # knows they are unscaled and still skips the step on inf/NaN.
+            scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+            if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+                scaler.unscale_(optimizer)
             params = [p for group in optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.hparams.grad_clip_norm)
 

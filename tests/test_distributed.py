@@ -51,22 +51,28 @@ def test_bf16_mixed_trains_on_cpu(tmp_path, mnist_dir):
 
 
 class ClipRecordingGAN(GAN):
-    """Records each network's gradient norm before and after this module's clipping."""
+    """Records each network's gradient norm as the clipping saw it (before clipping) and after this module's hook."""
 
     def on_train_start(self) -> None:
         self.norms: list[tuple[float, float]] = []
 
     def on_before_optimizer_step(self, optimizer) -> None:
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        norm = lambda: torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item()  # noqa: E731
-        before = norm()
-        super().on_before_optimizer_step(optimizer)
-        self.norms.append((before, norm()))
+        seen = []
+        clip = torch.nn.utils.clip_grad_norm_
+        torch.nn.utils.clip_grad_norm_ = lambda *a, **k: seen.append(clip(*a, **k).item())
+        try:
+            super().on_before_optimizer_step(optimizer)
+        finally:
+            torch.nn.utils.clip_grad_norm_ = clip
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item()
+        self.norms.append((seen[0], after))
 
 
 def test_fp16_grad_scaler_serves_both_optimizers_and_clipping_sees_unscaled_grads(tmp_path, mnist_dir):
     """16-mixed with a real GradScaler (CPU fp16 autocast): per optimizer step scale -> unscale_ -> step -> update,
-    and the clipping hook sees unscaled gradients. The scaler is only observed, not replaced."""
+    and the clipping hook sees unscaled gradients, also with fused optimizers (which Lightning leaves to unscale
+    inside their step). The scaler is only observed, not replaced."""
     cfg = compose_cfg(tmp_path, ["data=mnist", f"data.data_dir={mnist_dir}", "data.batch_size=16",
                                  "trainer.precision=null", "trainer.limit_train_batches=3", "model.grad_clip_norm=0.1"])
     scaler = torch.amp.GradScaler("cpu")
