@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +44,8 @@ class GAN(L.LightningModule):
     ``generate`` (grids, metrics, the sample command) uses it when present.
 
     ``reuse_fake`` lets the first G update of an iteration judge the batch that the last D update generated
-    instead of a fresh one (G's graph is kept from that forward pass): one G forward pass per iteration fewer,
-    which is what PyTorch-GAN and the PyTorch DCGAN example do.
+    instead of a fresh one (G's graph is kept from that forward pass): one G forward pass per iteration fewer.
+    The originals of the MLP, DCGAN and simple FC presets use one generated batch for both updates too.
 
     ``direct_steps`` calls ``loss.backward()`` and the optimizer's ``step()`` directly when nothing in Lightning acts
     on them: one device, 32-true or bf16-mixed (no gradient scaler), and no callback listening to the backward or
@@ -104,7 +105,7 @@ class GAN(L.LightningModule):
         self.iteration = 0
         self._window_sum: torch.Tensor | None = None  # logged values summed since the last write
         self._window_count = 0
-        self._direct_for: L.Trainer | None = None  # the trainer for which _direct was decided
+        self._direct_for: weakref.ref | None = None  # the trainer for which _direct was decided
         self._direct = False
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
@@ -178,7 +179,8 @@ class GAN(L.LightningModule):
         """Log the means over the iterations since the last write, when Lightning writes (every
         ``trainer.log_every_n_steps`` iterations). The sums stay on the device, and ``self.log`` (about 1 ms a
         call on CPU) runs only then."""
-        self._window_sum = values if self._window_sum is None else self._window_sum + values
+        # .to: a window restored from a checkpoint was loaded on the CPU
+        self._window_sum = values if self._window_sum is None else self._window_sum.to(values.device) + values
         self._window_count += 1
         every = self.trainer.log_every_n_steps
         if every == 0 or self.iteration % every:
@@ -249,8 +251,9 @@ class GAN(L.LightningModule):
 
     def _backward_and_step(self, opt, loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        if self._direct_for is not self.trainer:
-            self._direct_for, self._direct = self.trainer, self.hparams.direct_steps and self._nothing_acts_on_steps()
+        if self._direct_for is None or self._direct_for() is not self.trainer:
+            self._direct_for = weakref.ref(self.trainer)
+            self._direct = self.hparams.direct_steps and self._nothing_acts_on_steps()
         if not self._direct:
             self.manual_backward(loss)
             opt.step()

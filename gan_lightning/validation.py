@@ -19,7 +19,11 @@ PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-t
               "transformer-engine-float16", "32", "16", "bf16", "64")
 
 # Settings that may change between a run and its resumption without making it a different experiment.
-RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "model.check_finite"}
+# (How the same updates are computed is not part of the experiment: fused kernels, direct optimizer steps.)
+RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "model.check_finite", "model.direct_steps",
+                     "model.g_optimizer.fused", "model.d_optimizer.fused"}
+# Settings added after checkpoints were already written, and the value that older code behaved as.
+ADDED_LATER = {"model.reuse_fake": False, "model.r1_gamma": 0.0}
 
 
 class ConfigError(ValueError):
@@ -44,6 +48,10 @@ def validate_settings(cfg: DictConfig) -> None:
     for key in ("model.g_lr", "model.d_lr"):
         value = OmegaConf.select(cfg, key)
         _require(isinstance(value, (int, float)) and value > 0, key, value, "a learning rate must be > 0")
+    precision = str(OmegaConf.select(cfg, "trainer.precision"))
+    if OmegaConf.select(cfg, "model.r1_gamma") and precision in ("16-mixed", "16"):
+        raise ConfigError(f"model.r1_gamma={cfg.model.r1_gamma} with trainer.precision={cfg.trainer.precision}: R1's "
+                          "input gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
     for key in ("model.r1_gamma", "model.grad_clip_norm", "model.ema_half_life_images"):
         value = OmegaConf.select(cfg, key)
         _require(value is None or (isinstance(value, (int, float)) and value >= 0), key, value, "must be >= 0")
@@ -129,7 +137,7 @@ def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     lines = []
     for key in sorted(set(old) | set(new)):
         name = key.lstrip(".")
-        if name in RESUME_MAY_DIFFER or old.get(key) == new.get(key):
+        if name in RESUME_MAY_DIFFER or old.get(key, ADDED_LATER.get(name)) == new.get(key):
             continue
         lines.append(f"  {name}: {old.get(key, '<absent>')} (checkpoint) -> {new.get(key, '<absent>')} (now)")
     return lines

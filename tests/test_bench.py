@@ -34,8 +34,12 @@ def test_bare_loop_is_the_project_iteration_without_lightning(workload, tmp_path
     train(cfg)
     project = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
-    generator, discriminator = train_bare(cfg, CPU, iterations, tick=lambda: None)
+    try:
+        generator, discriminator = train_bare(cfg, CPU, iterations, tick=lambda: None)
+    finally:
+        torch.set_num_threads(threads)
     for prefix, net in (("generator.", generator), ("discriminator.", discriminator)):
         for name, value in net.state_dict().items():
             assert torch.equal(project[prefix + name], value), prefix + name

@@ -185,13 +185,15 @@ class HookCounter(L.Callback):
         self.after_backward += 1
 
 
-def test_direct_steps_give_lightnings_updates_and_step_count(tmp_path):
-    """On one CPU in fp32 the GAN steps its optimizers directly: the same weights and global_step as through
-    Lightning's manual_backward/LightningOptimizer.step; a callback on a step hook switches back to Lightning's
-    path, and its hook runs once per update."""
+@pytest.mark.parametrize("extra", [[], ["model.grad_clip_norm=0.05"], ["trainer.precision=bf16-mixed"]],
+                         ids=["fp32", "clipped", "bf16"])
+def test_direct_steps_give_lightnings_updates_and_step_count(extra, tmp_path):
+    """On one CPU in fp32 or bf16 the GAN steps its optimizers directly: the same weights (clipping included) and
+    global_step as through Lightning's manual_backward/LightningOptimizer.step; a callback on a step hook
+    switches back to Lightning's path, and its hook runs once per update."""
     batches = 4
     common = ["model.d_steps=2", "model.g_steps=3", "data.batch_size=50", f"data.batches_per_epoch={batches}",
-              "torch_threads=1"]
+              "torch_threads=1", *extra]
     results, counter = {}, HookCounter()
     for direct, callbacks in (("true", []), ("false", []), ("true", [counter])):
         cfg = compose_cfg(tmp_path / f"{direct}{len(callbacks)}", [*common, f"model.direct_steps={direct}"])
@@ -209,3 +211,9 @@ def test_direct_steps_give_lightnings_updates_and_step_count(tmp_path):
         for name, value in results[key][2].items():
             assert torch.equal(value, reference[name]), (key, name)
     assert counter.after_backward == 5 * batches
+    if extra == ["model.grad_clip_norm=0.05"]:  # clipping acted: without it the weights differ
+        cfg = compose_cfg(tmp_path / "unclipped", [*common[:-1], "model.direct_steps=true"])
+        torch.manual_seed(0)
+        datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+        instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[]).fit(model, datamodule)
+        assert not torch.equal(model.state_dict()["generator.net.0.weight"], reference["generator.net.0.weight"])

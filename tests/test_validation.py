@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.train import train
-from gan_lightning.validation import ConfigError, check_model_fits_data
+from gan_lightning.validation import ConfigError, check_model_fits_data, config_diff
 from tests.conftest import compose_cfg, run_cli, write_mnist
 
 
@@ -32,6 +32,8 @@ from tests.conftest import compose_cfg, run_cli, write_mnist
         (["data=gaussian", "model=dcgan"], "model=dcgan cannot be built for data=gaussian"),
         (["experiment=mnist_dcgan", "data=gaussian"], "the DCGAN nets are built for (C, 28, 28) images"),
         (["data=gaussian", "model=gaussian_diffs", "data.batch_size=64"], "set the batch size to match"),
+        (["model.r1_gamma=-1"], "model.r1_gamma=-1: must be >= 0"),
+        (["model.r1_gamma=1", "trainer.precision=16-mixed"], "R1's input gradient is not loss-scaled"),
     ],
 )
 def test_bad_setting_is_named(tmp_path, overrides, message):
@@ -87,6 +89,17 @@ def test_checkpoint_from_another_config_shows_the_diff_and_can_be_forced(tmp_pat
     train(compose_cfg(tmp_path / "third", [*common, f"ckpt_path={last}", "model.g_lr=0.5", "trainer.max_epochs=2",
                                            "allow_config_mismatch=true"]))
     assert torch.load(tmp_path / "third" / "checkpoints" / "last.ckpt", weights_only=False)["gan_iteration"] == 4
+
+
+def test_checkpoint_from_older_code_resumes_when_new_settings_keep_the_old_behaviour():
+    """Keys added later (reuse_fake, r1_gamma) compare as the behaviour older code had; how the same updates are
+    computed (fused kernels, direct steps) may differ."""
+    saved = {"model": {"g_lr": 1e-3, "g_optimizer": {"_target_": "torch.optim.Adam"}}}
+    same = {"model": {"g_lr": 1e-3, "reuse_fake": False, "r1_gamma": 0.0, "direct_steps": True,
+                      "g_optimizer": {"_target_": "torch.optim.Adam", "fused": True}}}
+    assert config_diff(saved, same) == []
+    other = {"model": {**same["model"], "reuse_fake": True}}
+    assert config_diff(saved, other) == ["  model.reuse_fake: <absent> (checkpoint) -> True (now)"]
 
 
 def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):

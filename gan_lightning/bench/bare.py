@@ -1,8 +1,9 @@
 """The project's own iteration with Lightning taken away: side "bare" of the benchmark.
 
-Same data path (the DataModule's uint8 loader, scaled to [-1, 1] after the transfer), same update order and
-losses as ``GAN.training_step``, but plain ``backward()``/``step()`` calls and no logging, hooks, progress bar
-or checkpoints. Side A minus this loop is what the framework path costs per iteration.
+Same data path (the DataModule's uint8 loader, scaled to [-1, 1] after the transfer), same update order, losses
+and finiteness check as ``GAN.training_step``, but plain ``backward()``/``step()`` calls and no Lightning loop,
+hooks, logging, progress bar, sample grids or checkpoints. Side A minus this loop is what the framework path and
+what it does for the user cost per iteration. (No R1, EMA or clipping: it refuses presets that use them.)
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def sample_latent(n: int, latent_dim: int, distribution: str, device: torch.devi
 def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
               iterations: int, device: torch.device, tick) -> None:
     """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``)."""
+    for key in ("r1_gamma", "ema_half_life_images", "grad_clip_norm"):
+        if model.get(key):
+            raise ValueError(f"the bare loop does not implement model.{key}; benchmark presets without it")
     d_steps, g_steps, reuse = model.d_steps, model.g_steps, model.get("reuse_fake", False)
 
     def latent(n: int) -> torch.Tensor:
@@ -30,7 +34,8 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
 
     for _ in range(iterations):
         real = next(batches)
-        fake = None
+        fake, d_loss, g_loss = None, 0.0, 0.0
+        fake_finite = torch.ones((), dtype=torch.bool, device=device)
         for i, chunk in enumerate(real.tensor_split(d_steps)):
             with torch.set_grad_enabled(reuse and i == d_steps - 1):
                 fake = generator(latent(len(chunk)))
@@ -41,6 +46,9 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
             loss.backward()
             opt_d.step()
             generator.requires_grad_(True)
+            d_loss = d_loss + loss.detach()
+            if model.check_finite:
+                fake_finite = fake_finite & torch.isfinite(fake).all()
         discriminator.requires_grad_(False)
         for j in range(g_steps):
             reused = fake if reuse and j == 0 else generator(latent(len(chunk)))
@@ -48,5 +56,9 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
+            g_loss = g_loss + loss.detach()
         discriminator.requires_grad_(True)
+        if model.check_finite:  # the project's one host sync per iteration
+            if not all(torch.stack([fake_finite, torch.isfinite(d_loss), torch.isfinite(g_loss)]).tolist()):
+                raise FloatingPointError("non-finite loss or G output")
         tick()

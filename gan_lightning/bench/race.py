@@ -33,7 +33,8 @@ def race(preset: str, seed: int | None = None, threshold: float = 0.05, override
         w1 = acc.Scalars("metrics/w1")
     first = next((e for e in w1 if e.value < threshold), None)
     return {"preset": preset, "seed": cfg.seed, "iterations": w1[-1].step, "wall_s": wall,
-            "final_w1": metrics["metrics/w1"], "threshold": threshold,
+            "final_w1": metrics["metrics/w1"], "final_mean_error": metrics["metrics/mean_error"],
+            "final_std_error": metrics["metrics/std_error"], "threshold": threshold,
             "reached_at_iteration": first.step if first else None,
             "reached_after_s": first.wall_time - start if first else None}
 

@@ -2,7 +2,8 @@
 
 - ``project``: ``train()`` on the composed preset, through the real Trainer path (logger, progress bar,
   sample grids and checkpoints as a user has them; only the image-quality metrics are off, they evaluate);
-- ``original``: the hand-written original loop (``originals.py``) with the same nets, batch and optimizers;
+- ``original``: the hand-written original loop (``originals.py``) with the same nets, batch and optimizer classes
+  and settings, fed and run the original's way (torch's default optimizer kernels, PIL transforms);
 - ``bare``: the project's iteration without Lightning (``bare.py``).
 
 Each returns a ``SideResult``: steady-state seconds per iteration (after ``warmup`` iterations), the wall time
@@ -131,8 +132,8 @@ def _ticks(device: torch.device, iterations: int, warmup: int):
     stopwatch, flops = Stopwatch(device, iterations, warmup), FlopTick(after=1)
 
     def tick() -> None:
+        flops.tick()  # first: the counter closes before the timed window opens
         stopwatch.tick()
-        flops.tick()
 
     return stopwatch, flops, tick
 
@@ -164,6 +165,9 @@ def _nets_and_optimizers(cfg: DictConfig, device: torch.device, as_original: boo
 def run_original(workload: str, cfg: DictConfig, device: torch.device, iterations: int, warmup: int) -> SideResult:
     stopwatch, flops, tick = _ticks(device, iterations, warmup)
     _, loop = WORKLOADS[workload]
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    # pytorch/examples dcgan/main.py sets cudnn.benchmark = True (it matters on a GPU only); restored afterwards
+    torch.backends.cudnn.benchmark = workload == "mnist_dcgan" or cudnn_benchmark
     with quiet(), torch_threads(cfg.torch_threads):
         start = time.perf_counter()
         nets = _nets_and_optimizers(cfg, device, as_original=True)
@@ -177,6 +181,7 @@ def run_original(workload: str, cfg: DictConfig, device: torch.device, iteration
                                               resize=28 if workload == "mnist_mlp" else None)
             loop(*nets, loader, latent_dim=m.latent_dim, iterations=iterations, device=device, tick=tick)
         wall = time.perf_counter() - start
+    torch.backends.cudnn.benchmark = cudnn_benchmark
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
 
 
