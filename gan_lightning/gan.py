@@ -259,7 +259,9 @@ class GAN(L.LightningModule):
             opt.step()
             return
         loss.backward()
-        opt._on_before_step()  # what LightningOptimizer.step does around the step: count it (global_step), profile
+        # What LightningOptimizer.step does around the step: count it (global_step), profile. These are Lightning's
+        # own (private) per-optimizer callbacks; tests pin global_step and the weights against Lightning's path.
+        opt._on_before_step()
         self.on_before_optimizer_step(opt.optimizer)
         opt.optimizer.step()
         opt._on_after_step()
