@@ -22,6 +22,16 @@ STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_st
 Optimizer = Callable[..., torch.optim.Optimizer]
 
 
+def draw_latent(n: int, latent_dim: int, distribution: str, device: torch.device | str | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` latent vectors from N(0, 1) ("normal"), U(0, 1) ("uniform") or U(-1, 1) ("uniform_symmetric")."""
+    shape = (n, latent_dim)
+    if distribution == "normal":
+        return torch.randn(shape, generator=generator, device=device)
+    z = torch.rand(shape, generator=generator, device=device)
+    return z * 2 - 1 if distribution == "uniform_symmetric" else z
+
+
 class GAN(L.LightningModule):
     """Generator ``G`` and discriminator ``D`` trained by the classic alternating loop (Goodfellow et al. 2014).
 
@@ -114,13 +124,8 @@ class GAN(L.LightningModule):
     # ----------------------------------------------------------------------------------------------- sampling
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` latent vectors on this module's device (on the generator's device when one is given)."""
-        shape = (n, self.hparams.latent_dim)
         device = generator.device if generator is not None else self.device
-        kind = self.hparams.latent_distribution
-        if kind == "normal":
-            return torch.randn(shape, generator=generator, device=device)
-        z = torch.rand(shape, generator=generator, device=device)
-        return z * 2 - 1 if kind == "uniform_symmetric" else z
+        return draw_latent(n, self.hparams.latent_dim, self.hparams.latent_distribution, device, generator)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:

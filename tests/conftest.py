@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_lightning.compose import compose_config
-from gan_lightning.data.idx import write_idx
+from gan_lightning.data.mnist import write_random_split
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,16 +33,7 @@ def compose_cfg(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
 
 def write_mnist(root: Path, n: int = 96, gz: bool = True, split: str = "train", seed: int = 0) -> Path:
     """Write ``n`` random 28x28 digits with labels in torchvision's layout ``root/MNIST/raw``; returns ``root``."""
-    names = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}[split]
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8)
-    labels = torch.randint(0, 10, (n,), generator=gen, dtype=torch.uint8)
-    suffix = ".gz" if gz else ""
-    write_idx(raw / f"{names[0]}{suffix}", images)
-    write_idx(raw / f"{names[1]}{suffix}", labels)
+    write_random_split(root / "MNIST" / "raw", split, n, seed=seed, gz=gz)
     return root
 
 

@@ -11,14 +11,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from gan_lightning.gan import draw_latent
 from gan_lightning.losses import discriminator_loss, generator_loss
-
-
-def sample_latent(n: int, latent_dim: int, distribution: str, device: torch.device) -> torch.Tensor:
-    if distribution == "normal":
-        return torch.randn(n, latent_dim, device=device)
-    z = torch.rand(n, latent_dim, device=device)
-    return z * 2 - 1 if distribution == "uniform_symmetric" else z
 
 
 def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
@@ -30,7 +24,7 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
     d_steps, g_steps, reuse = model.d_steps, model.g_steps, model.get("reuse_fake", False)
 
     def latent(n: int) -> torch.Tensor:
-        return sample_latent(n, model.latent_dim, model.latent_distribution, device)
+        return draw_latent(n, model.latent_dim, model.latent_distribution, device)
 
     for _ in range(iterations):
         real = next(batches)

@@ -8,13 +8,25 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from gan_lightning.data.idx import IDXError, read_idx
+from gan_lightning.data.idx import IDXError, read_idx, write_idx
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IMAGE_SHAPE = (1, 28, 28)
+
+
+def write_random_split(raw_dir: Path, split: str, n: int, seed: int = 0, gz: bool = False) -> None:
+    """Write ``n`` random uint8 28x28 "digits" with labels as the IDX files of ``split`` in ``raw_dir`` (the cost of
+    real MNIST without the download: the benchmark's fallback and the tests' fixtures)."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (n,), generator=gen, dtype=torch.uint8)
+    suffix = ".gz" if gz else ""
+    for name, tensor in zip(SPLITS[split], (images, labels)):
+        write_idx(raw_dir / f"{name}{suffix}", tensor)
 
 
 class MNISTNotFoundError(FileNotFoundError):
