@@ -67,6 +67,19 @@ def classifier_cache(tmp_path_factory, monkeypatch) -> Path:
     return cache
 
 
+@pytest.fixture(autouse=True)
+def offline(monkeypatch) -> None:
+    """No test touches the network: torchvision's MNIST download fails as it does offline, before connecting."""
+    from urllib.error import URLError
+
+    from torchvision.datasets import MNIST
+
+    def no_network(self) -> None:
+        raise URLError("network is unreachable (test)")
+
+    monkeypatch.setattr(MNIST, "download", no_network)
+
+
 @pytest.fixture
 def mnist_dir(tmp_path: Path) -> Path:
     return write_mnist(tmp_path / "data", n=96)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import gzip
-import socket
 from types import SimpleNamespace
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.utilities.data import _update_dataloader
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -19,7 +19,7 @@ from gan_lightning.data import (
     read_idx,
 )
 from gan_lightning.data.idx import write_idx
-from tests.conftest import write_mnist
+from tests.conftest import compose_cfg, write_mnist
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -62,17 +62,14 @@ def test_mnist_missing_without_download_names_the_files(tmp_path):
     assert str((tmp_path / "nowhere" / "MNIST" / "raw").resolve()) in message
 
 
-def test_mnist_missing_and_offline_gives_one_clear_error(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise OSError("network is unreachable (test)")
-
-    monkeypatch.setattr(socket, "create_connection", offline)
-    monkeypatch.setattr(socket.socket, "connect", offline)
-    dm = MNISTDataModule(data_dir=str(tmp_path), download=True)
+def test_mnist_missing_and_offline_gives_one_clear_error(tmp_path):
+    cfg = compose_cfg(tmp_path / "run", ["data=mnist", f"data.data_dir={tmp_path}"])
+    assert cfg.data.download  # the default: try torchvision's download when the files are missing
+    dm = instantiate(cfg.data)
     with pytest.raises(MNISTNotFoundError) as err:
         dm.prepare_data()
     message = str(err.value)
-    assert "downloading failed" in message
+    assert "downloading failed" in message and "network is unreachable" in message
     assert "train-images-idx3-ubyte" in message and str(tmp_path.resolve()) in message
 
 
