@@ -1,37 +1,43 @@
-"""GAN losses on discriminator logits (BCE-with-logits: safe under autocast, unlike sigmoid + BCELoss)."""
+"""GAN losses on discriminator logits (BCE-with-logits: safe under autocast, unlike sigmoid + BCELoss).
+
+The GAN picks them by name (``model.g_loss``, ``model.d_loss_reduction``) from the tables below, which are also
+the lists of allowed names.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-G_LOSSES = ("non_saturating", "minimax")
-D_REDUCTIONS = ("mean", "sum")
+
+def non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G minimises -log D(G(z)) (Goodfellow et al. 2014's practical choice)."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def minimax(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G minimises log(1 - D(G(z))), the game's value; log(1 - sigmoid(l)) = -softplus(l), computed stably."""
+    return -F.softplus(fake_logits).mean()
+
+
+G_LOSSES = {"non_saturating": non_saturating, "minimax": minimax}
+# How D's real and fake BCE terms combine: averaged (PyTorch-GAN) or added (devnag, Udacity); it matters for SGD.
+D_REDUCTIONS = {"mean": lambda real, fake: (real + fake) / 2, "sum": lambda real, fake: real + fake}
 
 
 def discriminator_loss(
     real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0, reduction: str = "mean"
 ) -> torch.Tensor:
-    """BCE(D(x), real_label) and BCE(D(G(z)), 0), averaged ("mean", PyTorch-GAN) or added ("sum", devnag, Udacity).
+    """BCE(D(x), real_label) and BCE(D(G(z)), 0), combined by ``D_REDUCTIONS[reduction]``.
 
     ``real_label`` < 1 is one-sided label smoothing (Salimans et al. 2016): fake targets stay at 0.
     """
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    if reduction == "mean":
-        return (real + fake) / 2
-    if reduction == "sum":
-        return real + fake
-    raise ValueError(f"unknown d_loss_reduction {reduction!r}; expected one of {D_REDUCTIONS}")
+    return D_REDUCTIONS[reduction](real, fake)
 
 
 def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
-    """non_saturating: minimise -log D(G(z)); minimax: minimise log(1 - D(G(z))) as in Goodfellow et al. 2014."""
-    if kind == "non_saturating":
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    if kind == "minimax":
-        # log(1 - sigmoid(l)) = -softplus(l), computed stably.
-        return -F.softplus(fake_logits).mean()
-    raise ValueError(f"unknown g_loss {kind!r}; expected one of {G_LOSSES}")
+    return G_LOSSES[kind](fake_logits)
 
 
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Checks that run before anything trains: each bad setting is reported as one line naming its key and value."""
+"""Pre-flight: the checks that span several objects, run before anything trains. (Each single value is checked
+where the object that uses it is built: the GAN, the DataModules, Lightning's Trainer.)"""
 from __future__ import annotations
 
 import inspect
@@ -7,75 +8,56 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
-from hydra.utils import get_class
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import get_class, get_method
+from lightning.pytorch.strategies import StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.gan import LATENT_DISTRIBUTIONS
-from gan_lightning.losses import D_REDUCTIONS, G_LOSSES
-
-# What Lightning's Trainer(precision=...) accepts (lightning.fabric.plugins.precision.precision).
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
-              "transformer-engine-float16", "32", "16", "bf16", "64")
-
-# Settings that may change between a run and its resumption without making it a different experiment.
-# (How the same updates are computed is not part of the experiment: fused kernels, direct optimizer steps.)
-RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "model.check_finite", "model.direct_steps",
-                     "model.g_optimizer.fused", "model.d_optimizer.fused"}
-# Settings added after checkpoints were already written, and the value that older code behaved as.
-ADDED_LATER = {"model.reuse_fake": False, "model.r1_gamma": 0.0}
+from gan_lightning.checkpoint import check_resume_matches
+from gan_lightning.errors import ConfigError
 
 
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names the config key and its value."""
-
-
-def _require(ok: bool, key: str, value: Any, why: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value}: {why}")
-
-
-def _positive_int(cfg: DictConfig, key: str, minimum: int = 1) -> None:
-    value = OmegaConf.select(cfg, key)
-    if value is not None:
-        _require(isinstance(value, int) and value >= minimum, key, value, f"must be an integer >= {minimum}")
-
-
-def validate_settings(cfg: DictConfig) -> None:
-    """Static checks of values, names and paths (nothing is built or written except a probe in the output dir)."""
-    for key in ("model.d_steps", "model.g_steps", "model.latent_dim", "data.batch_size", "data.batches_per_epoch"):
-        _positive_int(cfg, key)
-    for key in ("model.g_lr", "model.d_lr"):
-        value = OmegaConf.select(cfg, key)
-        _require(isinstance(value, (int, float)) and value > 0, key, value, "a learning rate must be > 0")
+def check_config(cfg: DictConfig, data_name: str) -> None:
+    """Static checks of the composed config: names resolve, keys fit their objects, paths work."""
+    check_targets(cfg)
+    check_data_settings(cfg, data_name)
     precision = str(OmegaConf.select(cfg, "trainer.precision"))
     if OmegaConf.select(cfg, "model.r1_gamma") and precision in ("16-mixed", "16"):
         raise ConfigError(f"model.r1_gamma={cfg.model.r1_gamma} with trainer.precision={cfg.trainer.precision}: R1's "
                           "input gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
-    for key in ("model.r1_gamma", "model.grad_clip_norm", "model.ema_half_life_images"):
-        value = OmegaConf.select(cfg, key)
-        _require(value is None or (isinstance(value, (int, float)) and value >= 0), key, value, "must be >= 0")
-    if OmegaConf.select(cfg, "data.std") is not None:
-        _require(cfg.data.std > 0, "data.std", cfg.data.std, "the target Gaussian needs std > 0")
-    for key, allowed in (("model.g_loss", G_LOSSES), ("model.d_loss_reduction", D_REDUCTIONS),
-                         ("model.latent_distribution", LATENT_DISTRIBUTIONS)):
-        value = OmegaConf.select(cfg, key)
-        _require(value in allowed, key, value, f"expected one of {', '.join(allowed)}")
-    for key in ("model.g_optimizer._target_", "model.d_optimizer._target_"):
-        value = OmegaConf.select(cfg, key)
-        try:
-            cls = get_class(value)
-        except Exception as err:
-            raise ConfigError(
-                f"{key}={value}: no such optimizer class (e.g. torch.optim.Adam, torch.optim.SGD)"
-            ) from err
-        _require(issubclass(cls, torch.optim.Optimizer), key, value, "is not a torch.optim.Optimizer")
-    precision = OmegaConf.select(cfg, "trainer.precision")
-    _require(precision is None or str(precision) in PRECISIONS, "trainer.precision", precision,
-             f"expected one of {', '.join(PRECISIONS[:6])}")
-    _check_writable(Path(cfg.paths.output_dir))
+    check_writable(Path(cfg.paths.output_dir))
     if cfg.get("ckpt_path") is not None:
-        _require(Path(cfg.ckpt_path).is_file(), "ckpt_path", cfg.ckpt_path, "no such checkpoint file")
+        if not Path(cfg.ckpt_path).is_file():
+            raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
+        if not cfg.get("allow_config_mismatch"):
+            check_resume_matches(cfg.ckpt_path, cfg)
+
+
+def _targets(node: Any, key: str):
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield f"{key}._target_", node["_target_"]
+        for child, value in node.items():
+            yield from _targets(value, f"{key}.{child}" if key else str(child))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _targets(value, f"{key}[{i}]")
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """Every ``_target_`` names an importable class or function (a typo would otherwise surface deep inside
+    Hydra's instantiate)."""
+    for key, target in _targets(OmegaConf.to_container(cfg, resolve=False), ""):
+        try:
+            get_class(target)
+        except Exception:
+            try:
+                get_method(target)
+            except Exception as err:
+                raise ConfigError(f"{key}={target}: no such class or function") from err
 
 
 def check_data_settings(cfg: DictConfig, data_name: str) -> None:
@@ -87,7 +69,7 @@ def check_data_settings(cfg: DictConfig, data_name: str) -> None:
                               "(is the model or experiment meant for other data?)")
 
 
-def _check_writable(directory: Path) -> None:
+def check_writable(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-probe-"):
@@ -117,47 +99,22 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
         model.train()
 
 
-def _flatten(node: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(_flatten(value, f"{prefix}.{key}"))
-        return out
-    return {prefix: node}
-
-
-def experiment_config(cfg: DictConfig) -> dict[str, Any]:
-    """The part of the config that defines the experiment a checkpoint belongs to (resolved)."""
-    return {"model": OmegaConf.to_container(cfg.model, resolve=True),
-            "data": OmegaConf.to_container(cfg.data, resolve=True)}
-
-
-def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    old, new = _flatten(saved, ""), _flatten(current, "")
-    lines = []
-    for key in sorted(set(old) | set(new)):
-        name = key.lstrip(".")
-        if name in RESUME_MAY_DIFFER or old.get(key, ADDED_LATER.get(name)) == new.get(key):
-            continue
-        lines.append(f"  {name}: {old.get(key, '<absent>')} (checkpoint) -> {new.get(key, '<absent>')} (now)")
-    return lines
-
-
-def check_checkpoint_matches(cfg: DictConfig) -> None:
-    """Refuse to resume a checkpoint written by a different model or data config, unless allowed explicitly."""
-    if cfg.get("ckpt_path") is None or cfg.get("allow_config_mismatch"):
+def refuse_multirun_with_relaunching_ddp(trainer: L.Trainer, strategy: Any) -> None:
+    """DDP's default launcher re-runs ``sys.argv`` for every extra rank: inside a Hydra multirun each rank would
+    start the whole sweep again. Stop before anything is launched. (``ddp_spawn`` and ``ddp_fork`` start their
+    ranks inside this process and are fine.)"""
+    in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not in_multirun or trainer.strategy.launcher is None or trainer.world_size < 2:
         return
-    checkpoint = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False)
-    saved = checkpoint.get("gan_config")
-    if saved is None:
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: not a gan_lightning checkpoint (no saved config); "
-                          "set allow_config_mismatch=true to load it anyway")
-    lines = config_diff(saved, experiment_config(cfg))
-    if lines:
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path} was trained with a different config:\n" + "\n".join(lines)
-            + "\nResume with the same settings, or set allow_config_mismatch=true to load it anyway."
-        )
+    registered = StrategyRegistry[strategy] if isinstance(strategy, str) and strategy in StrategyRegistry else {}
+    if registered.get("init_params", {}).get("start_method", "popen") != "popen":
+        return
+    raise ConfigError(
+        "Hydra multirun (-m) cannot use a DDP strategy that re-launches the script (trainer=ddp/ddp_cpu with "
+        f"{trainer.world_size} processes): each rank would re-run the whole sweep. Sweep with one device per job "
+        "(trainer.devices=1, several jobs at once with hydra/launcher=parallel or slurm), use "
+        "trainer.strategy=ddp_spawn, or run each DDP job without -m."
+    )
 
 
 def prepare_data_early(datamodule) -> None:

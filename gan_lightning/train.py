@@ -8,27 +8,26 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
-from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.callbacks.run_config import HparamsWithFinalMetrics, RunConfigInCheckpoint, final_metrics
+from gan_lightning.callbacks import HparamsWithFinalMetrics, final_metrics
+from gan_lightning.checkpoint import RunConfigInCheckpoint, experiment_config
 from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.data import IDXError, MNISTNotFoundError
-from gan_lightning.validation import (
-    ConfigError,
-    check_checkpoint_matches,
-    check_data_settings,
+from gan_lightning.errors import ConfigError, is_int, require
+from gan_lightning.preflight import (
+    check_config,
     check_model_fits_data,
-    experiment_config,
     prepare_data_early,
-    validate_settings,
+    refuse_multirun_with_relaunching_ddp,
 )
+from gan_lightning.threads import torch_threads
 
 # Errors that mean "the input is wrong": reported as one line, not a traceback.
 INPUT_ERRORS = (ConfigError, MNISTNotFoundError, IDXError)
@@ -40,57 +39,53 @@ def _choice(group: str) -> str:
     return group
 
 
-def _refuse_multirun_with_relaunching_ddp(trainer: L.Trainer) -> None:
-    """DDP's script launcher re-runs ``sys.argv`` for every extra rank: inside a Hydra multirun each rank would
-    start the whole sweep again. Stop before anything is launched."""
-    in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if in_multirun and isinstance(getattr(trainer.strategy, "launcher", None), _SubprocessScriptLauncher):
-        raise ConfigError(
-            "Hydra multirun (-m) cannot use a DDP strategy that re-launches the script (trainer=ddp/ddp_cpu with "
-            f"{trainer.world_size} processes): each rank would re-run the whole sweep. Sweep with one device per job "
-            "(trainer.devices=1, several jobs at once with hydra/launcher=parallel or slurm), or run each "
-            "DDP job without -m."
-        )
-
-
 def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
     """Check the config, build data, GAN, callbacks, logger and Trainer, fit, and return the final metrics.
 
     ``extra_callbacks`` join the configured ones (e.g. the benchmark's clock).
     """
-    threads = torch.get_num_threads()
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(cfg.torch_threads)
-    try:
+    threads = cfg.get("torch_threads")
+    require(threads is None or (is_int(threads) and threads >= 1), "torch_threads", threads,
+            "must be an integer >= 1, or null for torch's default")
+    with torch_threads(threads):
         return _train(cfg, extra_callbacks)
-    finally:
-        torch.set_num_threads(threads)  # a caller's process keeps its own setting
+
+
+def _build(node: DictConfig, what: str, **kwargs):
+    """``instantiate(node)``; a ConfigError raised by the object's own checks comes out as it is, any other
+    failure as a ConfigError naming the config group."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(f"{what}: {cause}") from err
 
 
 def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, float]:
-    validate_settings(cfg)
-    check_data_settings(cfg, _choice("data"))
-    check_checkpoint_matches(cfg)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    model_name, data_name = _choice("model"), _choice("data")
+    check_config(cfg, data_name)
+    seed = cfg.get("seed")
+    require(seed is None or is_int(seed), "seed", seed, "must be an integer, or null for no seeding")
+    if seed is not None:
+        L.seed_everything(seed, workers=True)
+    # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
+    model = _build(cfg.model, f"model={model_name} cannot be built for data={data_name}")
+    datamodule = _build(cfg.data, f"data={data_name}")
     prepare_data_early(datamodule)
-    try:
-        model = instantiate(cfg.model)
-    except Exception as err:  # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
-        cause = err.__cause__ or err
-        raise ConfigError(f"model={_choice('model')} cannot be built for data={_choice('data')}: {cause}") from err
-    check_model_fits_data(model, cfg.data.sample_shape, cfg.data.batch_size, _choice("model"), _choice("data"))
+    check_model_fits_data(model, cfg.data.sample_shape, cfg.data.batch_size, model_name, data_name)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks = [_build(c, f"callbacks.{name}") for name, c in cfg.get("callbacks", {}).items()]
     callbacks += [RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams), *extra_callbacks]
     if cfg.trainer.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
         # Lightning's default bar redraws after every batch (about 0.3 ms each: 1 % of an MNIST MLP iteration).
         callbacks.append(TQDMProgressBar(refresh_rate=cfg.get("progress_bar_refresh_rate", 10)))
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-    _refuse_multirun_with_relaunching_ddp(trainer)
+    logger = _build(cfg.logger, "logger") if cfg.get("logger") else False
+    trainer: L.Trainer = _build(cfg.trainer, "trainer settings refused by Lightning", callbacks=callbacks,
+                                logger=logger)
+    refuse_multirun_with_relaunching_ddp(trainer, cfg.trainer.get("strategy"))
     # data.batch_size is per device and per D update; every rank draws its own batch.
     hparams["global_batch_size"] = cfg.data.batch_size * trainer.world_size
     rank_zero_info(f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices "

@@ -5,9 +5,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from gan_lightning.checkpoint import config_diff
 from gan_lightning.data import IDXError, MNISTNotFoundError
+from gan_lightning.errors import ConfigError
+from gan_lightning.preflight import check_model_fits_data
 from gan_lightning.train import train
-from gan_lightning.validation import ConfigError, check_model_fits_data, config_diff
 from tests.conftest import compose_cfg, run_cli, write_mnist
 
 
@@ -25,7 +27,7 @@ from tests.conftest import compose_cfg, run_cli, write_mnist
         (["model.d_loss_reduction=max"], "model.d_loss_reduction=max: expected one of mean, sum"),
         (["model.g_optimizer._target_=torch.optim.Adamm"], "model.g_optimizer._target_=torch.optim.Adamm: no such"),
         (["model.d_optimizer._target_=torch.nn.Linear"], "is not a torch.optim.Optimizer"),
-        (["trainer.precision=17-mixed"], "trainer.precision=17-mixed: expected one of"),
+        (["trainer.precision=17-mixed"], "Precision '17-mixed' is invalid. Allowed precision values"),
         (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt: no such checkpoint file"),
         (["data=gaussian", "model=dcgan"], "model=dcgan cannot be built for data=gaussian"),
         (["experiment=mnist_dcgan", "data=gaussian"], "the DCGAN nets are built for (C, 28, 28) images"),
@@ -99,6 +101,7 @@ def test_checkpoint_from_older_code_resumes_when_new_settings_keep_the_old_behav
     assert config_diff(saved, other) == ["  model.reuse_fake: <absent> (checkpoint) -> True (now)"]
 
 
+@pytest.mark.slow
 def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(["model.d_steps=0", f"hydra.run.dir={run_dir}"], tmp_path)

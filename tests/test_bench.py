@@ -11,6 +11,7 @@ import torch
 from gan_lightning.bench.__main__ import main
 from gan_lightning.bench.race import race
 from gan_lightning.bench.sides import compose_workload, prepare_mnist, run_original, run_project, train_bare
+from gan_lightning.threads import torch_threads
 from gan_lightning.train import train
 
 CPU = torch.device("cpu")
@@ -34,12 +35,8 @@ def test_bare_loop_is_the_project_iteration_without_lightning(workload, tmp_path
     train(cfg)
     project = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.torch_threads)
-    try:
+    with torch_threads(cfg.torch_threads):
         generator, discriminator = train_bare(cfg, CPU, iterations, tick=lambda: None)
-    finally:
-        torch.set_num_threads(threads)
     for prefix, net in (("generator.", generator), ("discriminator.", discriminator)):
         for name, value in net.state_dict().items():
             assert torch.equal(project[prefix + name], value), prefix + name

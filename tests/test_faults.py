@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.checkpoint_io import AtomicCheckpointIO
+from gan_lightning.checkpoint import AtomicCheckpointIO
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
 from gan_lightning.train import train
@@ -43,6 +43,7 @@ def _losses(run_dir: Path) -> dict[str, dict[int, float]]:
     return {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in ("train/d_loss", "train/g_loss")}
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     common = ["data.batches_per_epoch=150", "data.batch_size=100", "model.d_steps=2", "model.g_steps=1",
               "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "callbacks.samples.every_n_iterations=0",
@@ -81,6 +82,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.equal(after["state_dict"][name], value), name
 
 
+@pytest.mark.slow
 def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", "model.g_lr=1e-3,-1,2e-3", "trainer=cpu", "trainer.max_epochs=1",

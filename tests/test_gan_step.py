@@ -6,72 +6,58 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan_lightning.gan import GAN
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, event_accumulator
 
 
-class StepCounter(L.Callback):
-    """Counts optimizer steps per optimizer (Lightning calls this hook for manual optimisation too)."""
+class UpdateRecorder(L.Callback):
+    """Observes every optimizer step through torch's public step hooks (so both update paths are observed): the
+    order of D ("d") and G ("g") steps, whether a step changed its own net, and whether an update left gradients
+    on the other, frozen net."""
 
-    def __init__(self) -> None:
-        self.steps: dict[str, int] = {"g": 0, "d": 0}
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.order: list[str] = []
+        self.violations: list[str] = []
+        opt_g, opt_d = (opt.optimizer for opt in pl_module.optimizers())
+        nets = {"g": pl_module.generator, "d": pl_module.discriminator}
+        grads_after_own_step = {name: self._grads(net) for name, net in nets.items()}
+        before: dict[str, list[torch.Tensor]] = {}
 
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        opt_g, _ = trainer.optimizers
-        self.steps["g" if optimizer is opt_g else "d"] += 1
+        def pre(name: str, other: str):
+            def hook(optimizer, args, kwargs) -> None:
+                self.order.append(name)
+                before[name] = [p.detach().clone() for p in nets[name].parameters()]
+                if not self._same(grads_after_own_step[other], self._grads(nets[other])):
+                    self.violations.append(f"the {name.upper()} update left gradients on {other.upper()}")
+            return hook
 
+        def post(name: str):
+            def hook(optimizer, args, kwargs) -> None:
+                if all(torch.equal(a, b) for a, b in zip(before[name], nets[name].parameters())):
+                    self.violations.append(f"{name.upper()} did not change in its own update")
+                grads_after_own_step[name] = self._grads(nets[name])
+            return hook
 
-class FreezeCheckingGAN(GAN):
-    """Records whether a D update changed G (or a G update changed D), or left gradients on it."""
-
-    violations: list[str]
-
-    def on_train_start(self) -> None:
-        self.violations = []
-
-    @staticmethod
-    def _snapshot(net: torch.nn.Module) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in net.parameters()]
+        for name, other, opt in (("g", "d", opt_g), ("d", "g", opt_d)):
+            opt.register_step_pre_hook(pre(name, other))
+            opt.register_step_post_hook(post(name))
 
     @staticmethod
     def _grads(net: torch.nn.Module) -> list[torch.Tensor | None]:
         return [None if p.grad is None else p.grad.clone() for p in net.parameters()]
 
-    def _check(self, net, before, grads_before, name) -> None:
-        if any(not torch.equal(a, b) for a, b in zip(before, net.parameters())):
-            self.violations.append(f"{name} changed")
-        for old, new in zip(grads_before, self._grads(net)):
-            if (old is None) != (new is None) or (old is not None and not torch.equal(old, new)):
-                self.violations.append(f"{name} received gradients")
-                break
-
-    def _discriminator_step(self, opt_d, real, keep_graph=False):
-        before_g, before_d = self._snapshot(self.generator), self._snapshot(self.discriminator)
-        grads_g = self._grads(self.generator)
-        out = super()._discriminator_step(opt_d, real, keep_graph)
-        self._check(self.generator, before_g, grads_g, "G during a D update")
-        if all(torch.equal(a, b) for a, b in zip(before_d, self.discriminator.parameters())):
-            self.violations.append("D did not change during its own update")
-        return out
-
-    def _generator_step(self, opt_g, n, fake=None):
-        before_d, before_g = self._snapshot(self.discriminator), self._snapshot(self.generator)
-        grads_d = self._grads(self.discriminator)
-        out = super()._generator_step(opt_g, n, fake)
-        self._check(self.discriminator, before_d, grads_d, "D during a G update")
-        if all(torch.equal(a, b) for a, b in zip(before_g, self.generator.parameters())):
-            self.violations.append("G did not change during its own update")
-        return out
+    @staticmethod
+    def _same(a: list, b: list) -> bool:
+        return all((x is None and y is None) or (x is not None and y is not None and torch.equal(x, y))
+                   for x, y in zip(a, b))
 
 
-def _fit(cfg, model_cls=GAN):
+def _fit(cfg, *callbacks):
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model, _target_=f"{model_cls.__module__}.{model_cls.__qualname__}")
-    counter = StepCounter()
-    trainer = instantiate(cfg.trainer, callbacks=[counter], logger=False, enable_checkpointing=False)
+    model = instantiate(cfg.model)
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks), logger=False, enable_checkpointing=False)
     trainer.fit(model, datamodule=datamodule)
-    return trainer, model, counter
+    return trainer, model
 
 
 @pytest.mark.parametrize("data", ["gaussian", "mnist"])
@@ -82,28 +68,39 @@ def test_d_steps_and_g_steps_per_batch(data, tmp_path, mnist_dir):
         overrides += [f"data.data_dir={mnist_dir}", "data.batch_size=8"]
     else:
         overrides += ["data.batch_size=50", "data.batches_per_epoch=10"]
-    trainer, model, counter = _fit(compose_cfg(tmp_path, overrides), FreezeCheckingGAN)
+    recorder = UpdateRecorder()
+    trainer, model = _fit(compose_cfg(tmp_path, overrides), recorder)
 
-    assert counter.steps == {"d": 3 * batches, "g": 2 * batches}
-    assert model.violations == []
+    assert model.update.name == "direct"  # torch's step hooks observe the fast path too
+    assert recorder.order == ["d", "d", "d", "g", "g"] * batches
+    assert recorder.violations == []
     assert model.iteration == batches
     # Lightning's global_step counts every optimizer step in manual optimisation; our x-axis counts iterations.
     assert trainer.global_step == 5 * batches
 
 
+class RealBatchesAndDInputs(L.Callback):
+    """The real batches training_step receives, and every input D is called on."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.batches, self.d_inputs = [], []
+        pl_module.discriminator.register_forward_pre_hook(lambda net, args: self.d_inputs.append(args[0].detach()))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batches.append(batch.clone())
+
+
 def test_each_d_update_sees_its_own_real_chunk(tmp_path):
     """A batch of d_steps x batch_size real samples is split so each D update gets batch_size fresh samples."""
     cfg = compose_cfg(tmp_path, ["model.d_steps=4", "data.batch_size=25", "data.batches_per_epoch=1"])
-    model = instantiate(cfg.model)
-    seen = []
-    model._discriminator_step = lambda opt, real, keep: (seen.append(real.clone()),
-                                                          type(model)._discriminator_step(model, opt, real, keep))[1]
-    datamodule = instantiate(cfg.data)
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
-    trainer.fit(model, datamodule=datamodule)
+    seen = RealBatchesAndDInputs()
+    _fit(cfg, seen)
 
-    assert [len(chunk) for chunk in seen] == [25, 25, 25, 25]
-    assert len(torch.unique(torch.cat(seen))) == 100
+    (batch,) = seen.batches
+    assert len(batch) == 100 and len(torch.unique(batch)) == 100
+    real_inputs = [x for x in seen.d_inputs if any(torch.equal(x, chunk) for chunk in batch.tensor_split(4))]
+    assert len(real_inputs) == 4 and all(len(x) == 25 for x in real_inputs)
+    assert torch.equal(torch.cat(real_inputs), batch)  # each chunk once, in order
 
 
 def test_fixed_latent_is_a_buffer_and_samples_are_drawn_in_eval_mode(tmp_path):
@@ -201,9 +198,9 @@ def test_direct_steps_give_lightnings_updates_and_step_count(extra, tmp_path):
         datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
         trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=callbacks)
         trainer.fit(model, datamodule=datamodule)
-        results[direct, len(callbacks)] = (model._direct, trainer.global_step, model.state_dict())
+        results[direct, len(callbacks)] = (model.update.name, trainer.global_step, model.state_dict())
 
-    assert [r[0] for r in results.values()] == [True, False, False]
+    assert [r[0] for r in results.values()] == ["direct", "lightning", "lightning"]
     for _, global_step, _ in results.values():
         assert global_step == 5 * batches
     reference = results["false", 0][2]

@@ -52,6 +52,7 @@ def test_mlp_model_runs_on_gaussian_stream_with_per_sample_discriminator(tmp_pat
         assert "samples/density" in event_tags(tmp_path / model)["images"]
 
 
+@pytest.mark.slow
 def test_gaussian_fast_reaches_w1_below_0_05(tmp_path):
     """The preset's promise, run in full (3,000 iterations, about 20 s): G(fixed z), through the EMA, ends within
     W1 0.05 of N(4, 1.25)."""

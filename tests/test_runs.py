@@ -1,6 +1,7 @@
 """Whole runs as a user starts them: resume from last.ckpt, and a Hydra multirun sweep from the command line."""
 from __future__ import annotations
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -32,6 +33,7 @@ def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
     assert [e.step for e in event_accumulator(resumed_dir).Scalars("samples/mean")] == [8, 9]
 
 
+@pytest.mark.slow
 def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run_cli(["-m", "model.g_lr=1e-4,3e-4", "trainer=cpu", "trainer.max_epochs=1",

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from gan_lightning.sample import load_gan, main
+from gan_lightning.checkpoint import load_gan
+from gan_lightning.sample import main
 from gan_lightning.train import train
 from tests.conftest import compose_cfg
 

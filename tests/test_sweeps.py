@@ -1,6 +1,7 @@
 """Sweeps beyond one process: the joblib launcher (2 jobs at once) and an Optuna search of 2 trials."""
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.conftest import run_cli
@@ -9,6 +10,7 @@ TINY = ["trainer=cpu", "trainer.max_epochs=1", "data.batches_per_epoch=3", "trai
         "torch_threads=1"]
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", "hydra/launcher=parallel", "model.g_lr=1e-4,2e-4", *TINY, f"hydra.sweep.dir={sweep}"],
@@ -20,6 +22,7 @@ def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_optuna_search_optimises_the_returned_metric(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(["hparams_search=gaussian_optuna", "hydra.sweeper.n_trials=2", *TINY, f"hydra.sweep.dir={sweep}"],

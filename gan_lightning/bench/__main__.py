@@ -28,6 +28,7 @@ import torch
 from gan_lightning.bench.clock import matmul_peak
 from gan_lightning.bench.race import race, race_table
 from gan_lightning.bench.sides import WORKLOADS, compose_workload, prepare_mnist, run_bare, run_original, run_project
+from gan_lightning.threads import torch_threads
 
 # Iterations per side and round: a few seconds of steady state on a 2-core CPU.
 DEFAULT_ITERATIONS = {("mnist_mlp", 64): 200, ("mnist_mlp", 1024): 24, ("mnist_dcgan", 64): 40,
@@ -81,11 +82,9 @@ def bench_one(workload: str, batch_size: int | None, args, device: torch.device,
                 results[side].append(run_original(workload, cfg, device, iterations, warmup))
             else:
                 results[side].append(run_bare(cfg, device, iterations, warmup))
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.torch_threads)
-    peak = matmul_peak(device, PEAK_DTYPE[args.precision])
-    peak_fp32 = peak if args.precision == "32-true" else matmul_peak(device, torch.float32)
-    torch.set_num_threads(default_threads)
+    with torch_threads(cfg.torch_threads):
+        peak = matmul_peak(device, PEAK_DTYPE[args.precision])
+        peak_fp32 = peak if args.precision == "32-true" else matmul_peak(device, torch.float32)
     return {"workload": workload, "batch_size": cfg.data.batch_size,
             "images_per_iteration": cfg.data.batch_size * cfg.model.d_steps, "iterations": iterations,
             "warmup": warmup, "threads": cfg.torch_threads, "peak_flops": peak, "peak_flops_fp32": peak_fp32,

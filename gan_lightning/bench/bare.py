@@ -11,8 +11,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from gan_lightning.gan import draw_latent
 from gan_lightning.losses import discriminator_loss, generator_loss
+from gan_lightning.sampling import draw_latent
 
 
 def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,

@@ -31,8 +31,10 @@ from gan_lightning.bench.bare import bare_loop
 from gan_lightning.bench.clock import FlopTick, Stopwatch, TickEachIteration
 from gan_lightning.bench.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
 from gan_lightning.compose import compose_config
+from gan_lightning.data import real_samples
 from gan_lightning.data.idx import read_idx
 from gan_lightning.data.mnist import SPLITS, find_idx_file, write_random_split
+from gan_lightning.threads import torch_threads
 
 # workload -> (preset, the original loop). The Gaussian workload has no batch-size choice: the original's 500.
 WORKLOADS = {
@@ -111,16 +113,6 @@ def quiet():
             logging.getLogger("lightning.pytorch").setLevel(level)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _ticks(device: torch.device, iterations: int, warmup: int):
     stopwatch, flops = Stopwatch(device, iterations, warmup), FlopTick(after=1)
 
@@ -188,7 +180,7 @@ def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> 
         while True:
             for batch in datamodule.train_dataloader():
                 batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
-                yield batch[0] if isinstance(batch, (list, tuple)) else batch
+                yield real_samples(batch)
 
     bare_loop(*nets, batches(), cfg.model, iterations, device, tick)
     return nets[0], nets[1]

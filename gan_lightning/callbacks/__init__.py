@@ -1,6 +1,7 @@
-"""Callbacks that turn a training run into things to look at: image grids and 1-D densities in TensorBoard."""
+"""Callbacks that turn a training run into things to look at: image grids, 1-D densities and quality metrics in
+TensorBoard, and the final metrics of the run."""
+from gan_lightning.callbacks.final_metrics import HparamsWithFinalMetrics, final_metrics
 from gan_lightning.callbacks.image_metrics import ImageMetrics
-from gan_lightning.callbacks.run_config import RunConfigInCheckpoint
 from gan_lightning.callbacks.samples import SampleLogger
 
-__all__ = ["ImageMetrics", "RunConfigInCheckpoint", "SampleLogger"]
+__all__ = ["HparamsWithFinalMetrics", "ImageMetrics", "SampleLogger", "final_metrics"]

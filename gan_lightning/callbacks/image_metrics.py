@@ -5,9 +5,11 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
-from gan_lightning.callbacks.samples import _tensorboard
+from gan_lightning.callbacks.writer import tensorboard_writer
+from gan_lightning.data import to_model_range
 from gan_lightning.metrics.classifier import load_or_train
 from gan_lightning.metrics.image_quality import image_quality, inception_fid
+from gan_lightning.sampling import generate_many
 
 
 class ImageMetrics(L.Callback):
@@ -45,7 +47,7 @@ class ImageMetrics(L.Callback):
             self.metrics["metrics/classifier_accuracy"] = info["held_out_accuracy"]
             self.num_samples = min(self.num_samples, len(images))
             pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))[: self.num_samples]
-            self._real = images[pick].float().div(127.5).sub(1.0)
+            self._real = to_model_range(images[pick])
         return True
 
     @torch.no_grad()
@@ -53,17 +55,12 @@ class ImageMetrics(L.Callback):
         if pl_module.iteration == self._measured_at or not self._prepare(trainer):
             return
         self._measured_at = pl_module.iteration
-        generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
-        fake = torch.cat([
-            pl_module.generate(pl_module.sample_latent(min(1000, self.num_samples - start), generator=generator))
-            .float().cpu()
-            for start in range(0, self.num_samples, 1000)
-        ])
+        fake = generate_many(pl_module, self.num_samples, self.seed)
         classifier = self._classifier.to(pl_module.device)
         scores = image_quality(classifier, self._real, fake)
         if self.inception_fid:  # the standard Inception FID: needs torch-fidelity and downloadable weights
             scores["inception_fid"] = inception_fid(self._real, fake, device=pl_module.device)
-        writer = _tensorboard(trainer)
+        writer = tensorboard_writer(trainer)
         for name, value in scores.items():
             self.metrics[f"metrics/{name}"] = value
             if writer is not None:

@@ -5,52 +5,14 @@ step 500 shows G after 500 iterations. Real samples are logged once, from the fi
 """
 from __future__ import annotations
 
-import math
-
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from matplotlib.figure import Figure
-from torchvision.utils import make_grid
 
+from gan_lightning.callbacks.writer import tensorboard_writer
+from gan_lightning.data import real_samples
+from gan_lightning.figures import density_figure, image_grid
 from gan_lightning.metrics import gaussian_distances
-
-
-def _tensorboard(trainer: L.Trainer):
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            return logger.experiment
-    return None
-
-
-def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
-    """(N, C, H, W) images in [-1, 1] -> one (C, H', W') grid in [0, 1]."""
-    nrow = nrow or math.ceil(math.sqrt(len(images)))
-    return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
-
-
-def density_figure(real: np.ndarray | None, fake: np.ndarray, target: tuple[float, float] | None,
-                   bins: int = 100) -> Figure:
-    """Histograms of real (if given) and generated 1-D samples over a shared range, with the target density."""
-    fig = Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
-    both = fake if real is None else np.concatenate([real, fake])
-    lo, hi = both.min(), both.max()
-    edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
-    if real is not None:
-        ax.hist(real, bins=edges, density=True, alpha=0.5, label=f"real (n={len(real)})")
-    ax.hist(fake, bins=edges, density=True, alpha=0.5, label=f"G(fixed z) (n={len(fake)})")
-    if target is not None:
-        mean, std = target
-        x = np.linspace(min(lo, mean - 4 * std), max(hi, mean + 4 * std), 400)
-        ax.plot(x, np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi)), "k--", label="target")
-    ax.set_xlabel("x")
-    ax.set_ylabel("density")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    return fig
 
 
 class SampleLogger(L.Callback):
@@ -76,9 +38,8 @@ class SampleLogger(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self._real is not None:
             return
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
-        self._real = real.detach().cpu()
-        writer = _tensorboard(trainer)
+        self._real = real_samples(batch).detach().cpu()
+        writer = tensorboard_writer(trainer)
         if writer is not None and self._real.dim() == 4:
             writer.add_image("samples/real", image_grid(self._real[: self.max_images]), pl_module.iteration)
 
@@ -93,7 +54,7 @@ class SampleLogger(L.Callback):
 
     def log_samples(self, trainer: L.Trainer, pl_module) -> None:
         step = pl_module.iteration
-        writer = _tensorboard(trainer)
+        writer = tensorboard_writer(trainer)
         if writer is None or step == self._last_logged:
             return
         self._last_logged = step

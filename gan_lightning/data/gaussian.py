@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from gan_lightning.errors import is_number, require, require_int
+
 
 class GaussianStream(IterableDataset):
     """``batches_per_epoch`` batches of shape ``(batch_size, *sample_shape)`` per pass, drawn iid from N(mean, std).
@@ -50,7 +52,7 @@ class GaussianStream(IterableDataset):
 
 
 class GaussianDataModule(L.LightningDataModule):
-    """Real samples for the 1-D Gaussian GAN: each batch holds ``d_steps * batch_size`` samples of N(mean, std).
+    """Real samples for the 1-D Gaussian GAN, batched as ``gan_lightning.data`` describes.
 
     An epoch is ``batches_per_epoch`` iterations on every rank (the stream is endless; this sets the epoch length).
     """
@@ -67,10 +69,12 @@ class GaussianDataModule(L.LightningDataModule):
         sample_shape: Sequence[int] = (1,),
     ) -> None:
         super().__init__()
-        if std <= 0:
-            raise ValueError(f"data.std={std}: must be > 0")
-        if batch_size < 1 or batches_per_epoch < 1:
-            raise ValueError(f"data.batch_size={batch_size}, data.batches_per_epoch={batches_per_epoch}: must be >= 1")
+        require(is_number(mean), "data.mean", mean, "must be a number")
+        require(is_number(std) and std > 0, "data.std", std, "the target Gaussian needs std > 0")
+        require_int("data.batch_size", batch_size)
+        require_int("data.batches_per_epoch", batches_per_epoch)
+        require_int("data.d_steps", d_steps)
+        require_int("data.num_workers", num_workers, minimum=0)
         self.mean, self.std = mean, std
         self.batch_size, self.d_steps = batch_size, d_steps
         self.batches_per_epoch = batches_per_epoch

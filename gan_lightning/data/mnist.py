@@ -8,7 +8,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from gan_lightning.data.batches import to_model_range
 from gan_lightning.data.idx import IDXError, read_idx, write_idx
+from gan_lightning.errors import require, require_int
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -94,8 +96,7 @@ class EpochRandomSampler(RandomSampler):
 class MNISTDataModule(L.LightningDataModule):
     """MNIST digits as (uint8 image batch, labels); ``on_after_batch_transfer`` scales to [-1, 1] on the device.
 
-    Each loader batch holds ``d_steps * batch_size`` images so that each D update gets ``batch_size`` fresh ones;
-    the last incomplete batch of an epoch is dropped so every D update sees exactly ``batch_size`` images.
+    Batched as ``gan_lightning.data`` describes (the last incomplete batch of an epoch is dropped).
     Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``); when missing they are downloaded with
     torchvision if ``download`` is set and the network allows; otherwise ``MNISTNotFoundError`` says what goes where.
     """
@@ -112,12 +113,12 @@ class MNISTDataModule(L.LightningDataModule):
         sample_shape: Sequence[int] = IMAGE_SHAPE,
     ) -> None:
         super().__init__()
-        if split not in SPLITS:
-            raise ValueError(f"data.split={split!r}; expected one of {tuple(SPLITS)}")
-        if tuple(sample_shape) != IMAGE_SHAPE:
-            raise ValueError(f"data.sample_shape={list(sample_shape)}: MNIST images are {list(IMAGE_SHAPE)}")
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size}: must be >= 1")
+        require(split in SPLITS, "data.split", split, f"expected one of {', '.join(SPLITS)}")
+        require(tuple(sample_shape) == IMAGE_SHAPE, "data.sample_shape", list(sample_shape),
+                f"MNIST images are {list(IMAGE_SHAPE)}")
+        require_int("data.batch_size", batch_size)
+        require_int("data.d_steps", d_steps)
+        require_int("data.num_workers", num_workers, minimum=0)
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
         self.d_steps = d_steps
@@ -188,4 +189,4 @@ class MNISTDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
-        return images.float().div_(127.5).sub_(1.0), labels
+        return to_model_range(images), labels

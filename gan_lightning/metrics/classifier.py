@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gan_lightning.data.batches import to_model_range
+
 
 class DigitClassifier(nn.Module):
     """The PyTorch MNIST example's CNN (99 % on MNIST after one epoch) on images in [-1, 1]."""
@@ -45,10 +47,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GAN_LIGHTNING_CACHE", Path.home() / ".cache" / "gan_lightning")) / "classifiers"
 
 
-def _scaled(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1.0)
-
-
 def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, test_images: torch.Tensor,
                      test_labels: torch.Tensor, epochs: int = 2, batch_size: int = 128, seed: int = 0,
                      device: str | torch.device = "cpu") -> tuple[DigitClassifier, float]:
@@ -68,7 +66,7 @@ def _fit(model, optimizer, train_images, train_labels, epochs, batch_size, gener
         order = torch.randperm(len(train_images), generator=generator)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            x, y = _scaled(train_images[index]).to(device), train_labels[index].to(device)
+            x, y = to_model_range(train_images[index]).to(device), train_labels[index].to(device)
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -80,7 +78,7 @@ def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor,
     model.eval()
     correct = 0
     for start in range(0, len(images), 1000):
-        logits = model(_scaled(images[start : start + 1000]).to(device))
+        logits = model(to_model_range(images[start : start + 1000]).to(device))
         correct += (logits.argmax(1).cpu() == labels[start : start + 1000]).sum().item()
     return correct / len(images)
 

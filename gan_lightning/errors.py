@@ -1,0 +1,27 @@
+"""The error every bad setting becomes: raised where the setting is used, reported as one line naming the key."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the config key and its value."""
+
+
+def require(ok: bool, key: str, value: Any, why: str) -> None:
+    """Raise ``ConfigError("key=value: why")`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key}={value}: {why}")
+
+
+def is_int(value: Any) -> bool:
+    """An integer setting (YAML ``true`` is a bool, which Python would also count as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def require_int(key: str, value: Any, minimum: int = 1) -> None:
+    require(is_int(value) and value >= minimum, key, value, f"must be an integer >= {minimum}")
