@@ -4,17 +4,23 @@ Lightning writes ``state_dict``, optimizer and loop states; the GAN adds ``gan_i
 ``gan_rng`` (``GAN.on_save_checkpoint``); ``RunConfigInCheckpoint`` adds ``gan_config``, the resolved ``model`` and
 ``data`` config of the run. That config is what a resume is compared against and what ``sample`` rebuilds the
 GAN from. Files are written atomically (``AtomicCheckpointIO``).
+
+A checkpoint is data, not code: every read is ``torch.load(weights_only=True)`` (tensors and plain containers;
+a pickled object that would run code is refused), and a stored config is instantiated only when each of its
+``_target_``s is a project net or a ``torch.nn`` module or ``torch.optim`` optimizer class.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,6 +33,9 @@ RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "mode
                      "model.g_optimizer.fused", "model.d_optimizer.fused"}
 # Settings added after checkpoints were already written, and the value that older code behaved as.
 ADDED_LATER = {"model.reuse_fake": False, "model.r1_gamma": 0.0}
+# What a stored config may instantiate: classes (never functions) from these packages that are nets or optimizers.
+ALLOWED_TARGET_PACKAGES = ("gan_lightning.", "torch.nn.", "torch.optim.")
+ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer)
 
 
 # ----------------------------------------------------------------------------------------------------- writing
@@ -48,6 +57,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """Lightning's own loads (resuming) read tensors and plain data only, whatever the caller asked."""
+        return read_checkpoint(path, map_location=map_location or "cpu")
+
 
 def experiment_config(cfg: DictConfig) -> dict[str, Any]:
     """The part of the config that defines the experiment a checkpoint belongs to (resolved)."""
@@ -65,21 +78,85 @@ class RunConfigInCheckpoint(L.Callback):
         checkpoint[CONFIG_KEY] = self.config
 
 
+def saved_checkpoint(trainer: L.Trainer) -> str | None:
+    """The checkpoint this run last wrote and that exists (the epoch-end ``last.ckpt``), or None."""
+    callback = trainer.checkpoint_callback
+    path = (callback.last_model_path or callback.best_model_path) if callback is not None else ""
+    return path if path and Path(path).is_file() else None
+
+
 # ----------------------------------------------------------------------------------------------------- reading
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    return torch.load(path, map_location=map_location, weights_only=False)
+def read_checkpoint(path: str | Path, key: str = "ckpt_path", map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint at ``path`` as tensors and plain data; a file that is no such checkpoint (another format,
+    truncated, corrupted, or holding pickled objects, which could run code) is refused with one line naming
+    ``key``."""
+    try:
+        damaged = _damaged_record(path)
+    except (OSError, zipfile.BadZipFile) as err:  # not a zip archive: empty, truncated, text, torch's legacy format
+        raise ConfigError(f"{key}={path}: cannot be read as a checkpoint ({err})") from err
+    if damaged is not None:
+        raise ConfigError(f"{key}={path}: corrupted: the CRC-32 of its record {damaged} does not match its bytes")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ConfigError(f"{key}={path}: refused: it holds pickled Python objects, not only tensors and plain data, "
+                          "and loading those could run code") from err
+    except Exception as err:  # not a zip/pickle, truncated, unreadable
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{key}={path}: cannot be read as a checkpoint ({first_line})") from err
+    if not isinstance(checkpoint, dict):
+        raise ConfigError(f"{key}={path}: not a checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
+    return checkpoint
 
 
-def stored_config(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    if CONFIG_KEY not in checkpoint:
-        raise ConfigError(f"{path}: not a gan_lightning checkpoint (no stored config)")
+def _damaged_record(path: str | Path) -> str | None:
+    """torch.save writes a zip archive with a CRC-32 per record, which torch.load does not check: the name of the
+    first record whose bytes no longer match, or None."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.testzip()
+
+
+def stored_config(checkpoint: dict[str, Any], path: str | Path, key: str = "ckpt") -> dict[str, Any]:
+    if not isinstance(checkpoint.get(CONFIG_KEY), dict):
+        raise ConfigError(f"{key}={path}: not a gan_lightning checkpoint (no stored config)")
     return checkpoint[CONFIG_KEY]
 
 
-def load_gan(path: str | Path, device: str | torch.device = "cpu"):
+def iter_targets(node: Any, key: str = ""):
+    """(config key, value) of every ``_target_`` in a nested dict/list config."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield f"{key}._target_" if key else "_target_", node["_target_"]
+        for child, value in node.items():
+            yield from iter_targets(value, f"{key}.{child}" if key else str(child))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from iter_targets(value, f"{key}[{i}]")
+
+
+def check_stored_targets(config: dict[str, Any], path: str | Path, key: str = "ckpt") -> None:
+    """Refuse a stored config that would make ``instantiate`` call anything but a net or optimizer class."""
+    for name, target in iter_targets(config):
+        allowed = isinstance(target, str) and target.startswith(ALLOWED_TARGET_PACKAGES)
+        if allowed:
+            try:
+                cls = get_class(target)
+            except Exception:
+                cls = None
+            allowed = isinstance(cls, type) and issubclass(cls, ALLOWED_TARGET_TYPES)
+        if not allowed:
+            raise ConfigError(f"{key}={path}: refused: its stored config has {name}={target}, which is not a "
+                              "gan_lightning, torch.nn or torch.optim net/optimizer class")
+
+
+def load_gan(path: str | Path, device: str | torch.device = "cpu", key: str = "ckpt"):
     """The GAN of a checkpoint, rebuilt from its stored config, with its weights, in eval mode on ``device``."""
-    checkpoint = read_checkpoint(path, map_location=device)
-    model = instantiate(stored_config(checkpoint, path)["model"])
+    checkpoint = read_checkpoint(path, key, map_location=device)
+    model_config = stored_config(checkpoint, path, key).get("model")
+    if not isinstance(model_config, dict):
+        raise ConfigError(f"{key}={path}: its stored config has no model")
+    check_stored_targets({"model": model_config}, path, key)  # only the model is instantiated
+    model = instantiate(model_config)
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval()
 
@@ -106,9 +183,9 @@ def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return lines
 
 
-def check_resume_matches(path: str | Path, cfg: DictConfig) -> None:
+def check_resume_matches(checkpoint: dict[str, Any], path: str | Path, cfg: DictConfig) -> None:
     """Refuse to resume a checkpoint written by a different model or data config (unless allowed explicitly)."""
-    saved = read_checkpoint(path).get(CONFIG_KEY)
+    saved = checkpoint.get(CONFIG_KEY)
     if saved is None:
         raise ConfigError(f"ckpt_path={path}: not a gan_lightning checkpoint (no saved config); "
                           "set allow_config_mismatch=true to load it anyway")

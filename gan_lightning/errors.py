@@ -1,4 +1,5 @@
-"""The error every bad setting becomes: raised where the setting is used, reported as one line naming the key."""
+"""How a run ends other than well: a bad setting (raised where the setting is used, reported as one line naming
+the key) or a signal."""
 from __future__ import annotations
 
 from typing import Any
@@ -25,3 +26,13 @@ def is_number(value: Any) -> bool:
 
 def require_int(key: str, value: Any, minimum: int = 1) -> None:
     require(is_int(value) and value >= minimum, key, value, f"must be an integer >= {minimum}")
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped by SIGTERM (preemption, ``kill``, ``timeout``) or SIGINT (Ctrl+C)."""
+
+    def __init__(self, signal_name: str, iteration: int, checkpoint: str | None) -> None:
+        self.signal_name, self.iteration, self.checkpoint = signal_name, iteration, checkpoint
+        self.exit_code = 128 + {"SIGINT": 2, "SIGTERM": 15}[signal_name]  # the shell's convention
+        resume = f"resume with ckpt_path={checkpoint}" if checkpoint else "no checkpoint was written by this run"
+        super().__init__(f"{signal_name} received: training stopped after iteration {iteration}; {resume}")

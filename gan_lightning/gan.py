@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from gan_lightning.checkpoint import saved_checkpoint
 from gan_lightning.data import real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_number, require, require_int
@@ -140,6 +141,9 @@ class GAN(L.LightningModule):
         self.update, why = choose_update_path(self, self.trainer, self.hparams.direct_steps)
         rank_zero_info(f"Optimizer updates: {self.update.name} path ({why})")
 
+    def on_train_end(self) -> None:
+        self.stop_if_state_not_finite("at the end of training")
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.hparams.grad_clip_norm:
             # Under 16-mixed Lightning unscales before this hook, except for optimizers that unscale inside their
@@ -159,9 +163,28 @@ class GAN(L.LightningModule):
         bad = [name for name, ok in zip(("G output", "train/d_loss", "train/g_loss"), flags) if not ok]
         raise FloatingPointError(
             f"non-finite {', '.join(bad)} at iteration {self.iteration} (epoch {self.current_epoch}, "
-            f"d_loss={d_loss.item():.4g}, g_loss={g_loss.item():.4g}): training stopped; the last good "
-            "checkpoint is the epoch-end last.ckpt written before this epoch"
+            f"d_loss={d_loss.item():.4g}, g_loss={g_loss.item():.4g}): training stopped; {self._last_good()}"
         )
+
+    def non_finite_state(self) -> list[str]:
+        """Names of the parameters, buffers and optimizer states that hold NaN or inf (losses can stay finite
+        while, say, Adam's second moments overflow)."""
+        tensors = [*self.named_parameters(), *self.named_buffers()]
+        for name, opt in zip(("g_optimizer", "d_optimizer"), self.trainer.optimizers):
+            tensors += [(f"{name}.state.{key}", value) for state in opt.state.values() for key, value in state.items()]
+        bad = [name for name, t in tensors if torch.is_tensor(t) and t.is_floating_point() and not t.isfinite().all()]
+        return list(dict.fromkeys(bad))
+
+    def stop_if_state_not_finite(self, when: str) -> None:
+        bad = self.non_finite_state()
+        if bad:
+            names = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+            raise FloatingPointError(f"non-finite {names} at iteration {self.iteration} (found {when}): training "
+                                     f"stopped without saving this state; {self._last_good()}")
+
+    def _last_good(self) -> str:
+        path = saved_checkpoint(self.trainer)
+        return f"the last good checkpoint is {path}" if path else "no checkpoint was written before this"
 
     def log_window_means(self, values: torch.Tensor, batch_size: int) -> None:
         """Add this iteration's values to the window; log its means when Lightning writes (every
@@ -198,6 +221,8 @@ class GAN(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint never holds non-finite state: raising here stops the run before the file is written.
+        self.stop_if_state_not_finite("when saving a checkpoint")
         checkpoint["gan_iteration"] = self.iteration
         checkpoint["gan_log_window"] = self.window.state()  # a resumed run logs the same means
         # The latent draws of the next epoch come from the global RNGs: save them so that a resumed run draws

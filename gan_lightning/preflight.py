@@ -3,6 +3,7 @@ where the object that uses it is built: the GAN, the DataModules, Lightning's Tr
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -12,45 +13,48 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import get_class, get_method
-from lightning.pytorch.strategies import StrategyRegistry
+from hydra.utils import get_class, get_method, instantiate
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.checkpoint import check_resume_matches
+from gan_lightning.checkpoint import check_resume_matches, iter_targets, read_checkpoint
+from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.errors import ConfigError
+
+# Config groups that become top-level keys of the composed config.
+CONFIG_GROUPS = {"data", "model", "trainer", "callbacks", "logger"}
 
 
 def check_config(cfg: DictConfig, data_name: str) -> None:
     """Static checks of the composed config: names resolve, keys fit their objects, paths work."""
+    check_top_level_keys(cfg)
     check_targets(cfg)
+    made_for = cfg.get("experiment_data")
+    if made_for is not None and made_for != data_name:
+        raise ConfigError(f"data={data_name}: the experiment preset {cfg.get('name')} is made for data={made_for} "
+                          "(pick a model for this data with model=..., without the preset)")
     check_data_settings(cfg, data_name)
     precision = str(OmegaConf.select(cfg, "trainer.precision"))
     if OmegaConf.select(cfg, "model.r1_gamma") and precision in ("16-mixed", "16"):
         raise ConfigError(f"model.r1_gamma={cfg.model.r1_gamma} with trainer.precision={cfg.trainer.precision}: R1's "
                           "input gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
     check_writable(Path(cfg.paths.output_dir))
+    for key, folder in _output_folders(cfg):  # not made now: a refused run leaves no empty folders behind
+        why = why_not_creatable(Path(folder))
+        if why is not None:
+            raise ConfigError(f"{key}={folder}: cannot write there ({why})")
     if cfg.get("ckpt_path") is not None:
         if not Path(cfg.ckpt_path).is_file():
             raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
+        checkpoint = read_checkpoint(cfg.ckpt_path, "ckpt_path")  # also with allow_config_mismatch: never unsafe
         if not cfg.get("allow_config_mismatch"):
-            check_resume_matches(cfg.ckpt_path, cfg)
-
-
-def _targets(node: Any, key: str):
-    if isinstance(node, dict):
-        if "_target_" in node:
-            yield f"{key}._target_", node["_target_"]
-        for child, value in node.items():
-            yield from _targets(value, f"{key}.{child}" if key else str(child))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _targets(value, f"{key}[{i}]")
+            check_resume_matches(checkpoint, cfg.ckpt_path, cfg)
 
 
 def check_targets(cfg: DictConfig) -> None:
     """Every ``_target_`` names an importable class or function (a typo would otherwise surface deep inside
     Hydra's instantiate)."""
-    for key, target in _targets(OmegaConf.to_container(cfg, resolve=False), ""):
+    for key, target in iter_targets(OmegaConf.to_container(cfg, resolve=False)):
         try:
             get_class(target)
         except Exception:
@@ -69,13 +73,43 @@ def check_data_settings(cfg: DictConfig, data_name: str) -> None:
                               "(is the model or experiment meant for other data?)")
 
 
-def check_writable(directory: Path) -> None:
+def check_top_level_keys(cfg: DictConfig) -> None:
+    """A key that train.yaml does not declare (``+foo=1``, a typo'd ``+seeed=3``) would be silently ignored."""
+    declared = set(OmegaConf.load(Path(CONFIG_DIR) / "train.yaml")) - {"defaults", "hydra"}
+    for key in cfg:
+        if key not in declared | CONFIG_GROUPS:
+            raise ConfigError(f"{key}={cfg.get(key)}: not a setting (top-level settings: "
+                              f"{', '.join(sorted(declared | CONFIG_GROUPS))})")
+
+
+def _output_folders(cfg: DictConfig):
+    """(key, folder) of every callback's ``dirpath`` and the logger's ``save_dir``."""
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is not None and node.get("dirpath"):
+            yield f"callbacks.{name}.dirpath", node.dirpath
+    if cfg.get("logger") and cfg.logger.get("save_dir"):
+        yield "logger.save_dir", cfg.logger.save_dir
+
+
+def why_not_creatable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created or written, judged from its nearest existing ancestor (nothing is made)."""
+    path = folder.absolute()
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir():
+        return f"{path} is a file"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"{path} is not writable"
+    return None
+
+
+def check_writable(directory: Path, key: str = "paths.output_dir") -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-probe-"):
             pass
     except OSError as err:
-        raise ConfigError(f"paths.output_dir={directory}: cannot write there ({err.strerror or err})") from err
+        raise ConfigError(f"{key}={directory}: cannot write there ({err.strerror or err})") from err
 
 
 def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str, data_name: str) -> None:
@@ -89,6 +123,11 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
                 raise ConfigError(f"model={model_name} makes samples of shape {list(fake.shape[1:])} but "
                                   f"data={data_name} has samples of shape {list(sample_shape)}")
             model.discriminator.eval()(torch.zeros(batch_size, *sample_shape))
+        batch_norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+        norms = [m for m in model.modules() if isinstance(m, batch_norms)]
+        if norms and batch_size < 2:
+            raise ConfigError(f"data.batch_size={batch_size}: model={model_name} has BatchNorm layers, which need "
+                              "at least 2 samples per batch in training")
     except ConfigError:
         raise
     except Exception as err:
@@ -97,6 +136,21 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
         ) from err
     finally:
         model.train()
+
+
+def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
+    """The built Trainer against this GAN and this launch: several processes need DDP that expects unused
+    parameters (each update leaves the other net without gradients), and a sweep cannot re-launch its script."""
+    registered = StrategyRegistry[strategy] if isinstance(strategy, str) and strategy in StrategyRegistry else {}
+    init = registered.get("init_params", {})
+    if isinstance(strategy, DictConfig | dict):
+        init = strategy
+    if trainer.world_size > 1 and isinstance(trainer.strategy, DDPStrategy) and not init.get("find_unused_parameters"):
+        raise ConfigError(
+            f"trainer.strategy={strategy if isinstance(strategy, str) else 'DDPStrategy'} with {trainer.world_size} "
+            "processes: each G or D update leaves the other net's parameters unused, which plain DDP stops on; use "
+            "trainer=ddp (GPUs) or trainer=ddp_cpu, whose strategy is ddp_find_unused_parameters_true")
+    refuse_multirun_with_relaunching_ddp(trainer, strategy)
 
 
 def refuse_multirun_with_relaunching_ddp(trainer: L.Trainer, strategy: Any) -> None:
@@ -122,3 +176,47 @@ def prepare_data_early(datamodule) -> None:
     if int(os.environ.get("LOCAL_RANK", 0)) == 0:
         datamodule.prepare_data()
     datamodule.setup("fit")
+
+
+def estimate_training_bytes(cfg: DictConfig) -> int | None:
+    """Rough memory of one training iteration, from G and D built on the meta device (nothing allocated, no random
+    numbers drawn): weights with gradients and two optimizer moments, the activations of G and D on one batch for
+    the D and the G update, and the real batch. None when the nets cannot be built (the real build says why)."""
+    try:
+        with torch.device("meta"):
+            nets = [instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)]
+            activations: list[int] = []
+
+            def count(module, inputs, output) -> None:
+                if torch.is_tensor(output):
+                    activations.append(output.numel() * output.element_size())
+
+            hooks = [m.register_forward_hook(count) for net in nets for m in net.modules() if not any(m.children())]
+            nets[1](nets[0](torch.empty(cfg.data.batch_size, cfg.model.latent_dim)))
+            for hook in hooks:
+                hook.remove()
+    except Exception:
+        return None
+    weights = sum(p.numel() * p.element_size() for net in nets for p in net.parameters())
+    real = cfg.data.batch_size * cfg.model.d_steps * math.prod(cfg.data.sample_shape) * 4
+    return 4 * weights + 2 * sum(activations) + real
+
+
+def check_memory(cfg: DictConfig, model_name: str, data_name: str) -> None:
+    """Refuse sizes that cannot fit before anything is allocated (a huge batch or latent size would otherwise
+    fill the machine's memory and be killed)."""
+    needed = estimate_training_bytes(cfg)
+    if needed is None:
+        return
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator"))
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if on_gpu and torch.cuda.is_available():
+        available, where = torch.cuda.get_device_properties(0).total_memory, "the GPU has"
+    else:
+        available, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine has"
+    if needed > 0.8 * available:
+        gib = 2**30
+        raise ConfigError(
+            f"data.batch_size={cfg.data.batch_size}, model.latent_dim={cfg.model.latent_dim}: model={model_name} on "
+            f"data={data_name} needs about {needed / gib:.1f} GiB per iteration (weights, gradients, optimizer "
+            f"state, one batch's activations) but {where} {available / gib:.1f} GiB; use a smaller batch or model")

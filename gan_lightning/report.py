@@ -3,7 +3,8 @@
 Reads each job's ``.hydra/overrides.yaml`` and ``metrics.json`` (written by ``train``), prints a Markdown table of
 the swept settings, the status and the final metrics, and saves it as ``report.md`` and ``report.csv`` plus
 ``report.png`` (the ranking metric against the swept value) in the sweep folder. Failed jobs are listed last as
-FAILED with their error; jobs that never finished (killed, still running) as INCOMPLETE.
+FAILED with their error, INTERRUPTED (SIGTERM/SIGINT), UNREADABLE (a damaged metrics.json or overrides.yaml),
+or INCOMPLETE (killed, still running).
 """
 from __future__ import annotations
 
@@ -11,28 +12,48 @@ import argparse
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import yaml
 from matplotlib.figure import Figure
 
+from gan_lightning.errors import ConfigError
+
 PREFERRED_METRICS = ("metrics/w1", "metrics/fid")
 
 
 def load_jobs(sweep_dir: Path) -> list[dict]:
+    """One entry per job folder (one with ``.hydra/``); a job whose files are missing or unreadable is kept and
+    marked, not dropped: the report of a sweep is most needed when something in it went wrong."""
     jobs = []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order):
-        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+        job = {"job": job_dir.name, "overrides": {}, "status": "incomplete", "metrics": {}, "error": ""}
+        try:
+            overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+            job["overrides"] = dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o)
+        except (OSError, yaml.YAMLError) as err:
+            job["status"], job["error"] = "unreadable", f".hydra/overrides.yaml: {_first_line(err)}"
         summary_path = job_dir / "metrics.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"status": "incomplete"}
-        jobs.append({
-            "job": job_dir.name,
-            "overrides": dict(o.split("=", 1) for o in overrides if "=" in o),
-            "status": summary["status"],
-            "metrics": summary.get("metrics", {}),
-            "error": summary.get("error", ""),
-        })
+        if summary_path.is_file() and job["status"] != "unreadable":
+            try:
+                summary = json.loads(summary_path.read_text())
+                job.update(status=str(summary["status"]), metrics=dict(summary.get("metrics") or {}),
+                           error=summary.get("error") or _interruption(summary))
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                job["status"], job["error"] = "unreadable", f"metrics.json: {_first_line(err)}"
+        jobs.append(job)
     return jobs
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _interruption(summary: dict) -> str:
+    if summary.get("status") != "interrupted":
+        return ""
+    return f"{summary.get('signal')} after iteration {summary.get('iteration')}"
 
 
 def _job_order(path: Path):
@@ -75,10 +96,10 @@ def build_table(jobs: list[dict], metric: str | None, maximize: bool) -> tuple[l
     header = ["job", "status", *swept, *metric_keys]
     rows = []
     for job in sorted(jobs, key=order):
-        status = {"ok": "ok", "failed": "FAILED", "incomplete": "INCOMPLETE"}[job["status"]]
+        status = "ok" if job["status"] == "ok" else job["status"].upper()
         values = [f"{job['metrics'][k]:.4g}" if k in job["metrics"] else "" for k in metric_keys]
         rows.append([job["job"], status, *(job["overrides"].get(k, "") for k in swept), *values])
-    notes = [f"job {job['job']}: {job['error']}" for job in jobs if job["status"] == "failed"]
+    notes = [f"job {job['job']}: {job['error']}" for job in jobs if job["error"]]
     return header, rows, notes
 
 
@@ -114,9 +135,12 @@ def plot(jobs: list[dict], swept: list[str], metric: str, path: Path) -> bool:
 
 
 def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -> str:
+    if not sweep_dir.is_dir():
+        raise ConfigError(f"{sweep_dir}: {'not a folder' if sweep_dir.exists() else 'no such folder'} (give the "
+                          "sweep folder, e.g. outputs/multirun/<name>/<time>)")
     jobs = load_jobs(sweep_dir)
     if not jobs:
-        raise SystemExit(f"no jobs (folders with .hydra/) under {sweep_dir}")
+        raise ConfigError(f"{sweep_dir}: no jobs (folders with .hydra/) in it")
     metric = ranking_metric(sweep_dir, jobs, metric)
     header, rows, notes = build_table(jobs, metric, maximize)
     direction = "highest" if maximize else "lowest"
@@ -137,7 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric", help="rank by this metric (default: the sweep's optimized_metric, or W1/FID)")
     parser.add_argument("--maximize", action="store_true", help="higher values are better")
     args = parser.parse_args(argv)
-    print(report(args.sweep_dir, args.metric, args.maximize))
+    try:
+        print(report(args.sweep_dir, args.metric, args.maximize))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import save_image
 
 from gan_lightning.checkpoint import load_gan
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, is_int, require, require_int
 from gan_lightning.figures import density_figure, image_grid
 from gan_lightning.sampling import generate_many
 
@@ -23,8 +23,31 @@ DEFAULTS = {"ckpt": "???", "num_images": 64, "nrow": None, "seed": 0, "num_sampl
             "use_ema": True, "device": "cpu"}
 
 
+def parse(argv: list[str]) -> DictConfig:
+    """The command line as ``key=value`` settings over DEFAULTS; each value checked, with one-line errors."""
+    defaults = OmegaConf.create(DEFAULTS)
+    OmegaConf.set_struct(defaults, True)
+    try:
+        cfg = OmegaConf.merge(defaults, OmegaConf.from_cli(argv))
+    except Exception as err:  # an unknown key, or not key=value
+        raise ConfigError(f"{' '.join(argv)}: {str(err).splitlines()[0]}; settings: {', '.join(DEFAULTS)}") from err
+    require(OmegaConf.is_missing(cfg, "ckpt") is False, "ckpt", "???", "required: the checkpoint to sample from")
+    require_int("num_images", cfg.num_images)
+    require_int("num_samples", cfg.num_samples, minimum=0)
+    require(is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
+    require(cfg.nrow is None or (is_int(cfg.nrow) and cfg.nrow >= 1), "nrow", cfg.nrow, "must be an integer >= 1")
+    require(isinstance(cfg.use_ema, bool), "use_ema", cfg.use_ema, "must be true or false")
+    try:
+        device = torch.device(cfg.device)
+    except RuntimeError as err:
+        raise ConfigError(f"device={cfg.device}: not a torch device (cpu, cuda, cuda:1, ...)") from err
+    require(device.type != "cuda" or torch.cuda.is_available(), "device", cfg.device, "no CUDA GPU is available")
+    require(Path(cfg.ckpt).is_file(), "ckpt", cfg.ckpt, "no such checkpoint file")
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> list[Path]:
-    cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_cli(sys.argv[1:] if argv is None else argv))
+    cfg = parse(sys.argv[1:] if argv is None else list(argv))
     model = load_gan(cfg.ckpt, cfg.device)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.ckpt).resolve().parent.parent / "samples"
     out_dir.mkdir(parents=True, exist_ok=True)

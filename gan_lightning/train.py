@@ -9,25 +9,32 @@ from pathlib import Path
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.callbacks import HparamsWithFinalMetrics, final_metrics
-from gan_lightning.checkpoint import RunConfigInCheckpoint, experiment_config
+from gan_lightning.checkpoint import RunConfigInCheckpoint, experiment_config, saved_checkpoint
 from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.data import IDXError, MNISTNotFoundError
-from gan_lightning.errors import ConfigError, is_int, require
+from gan_lightning.errors import ConfigError, TrainingInterrupted, is_int, require
 from gan_lightning.preflight import (
     check_config,
+    check_memory,
     check_model_fits_data,
+    check_trainer,
     prepare_data_early,
-    refuse_multirun_with_relaunching_ddp,
 )
 from gan_lightning.threads import torch_threads
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job that failed for a known reason: Hydra prints its message alone, without a traceback."""
+
 
 # Errors that mean "the input is wrong": reported as one line, not a traceback.
 INPUT_ERRORS = (ConfigError, MNISTNotFoundError, IDXError)
@@ -60,7 +67,7 @@ def _build(node: DictConfig, what: str, **kwargs):
         cause = err.__cause__ or err
         if isinstance(cause, ConfigError):
             raise cause from None
-        raise ConfigError(f"{what}: {cause}") from err
+        raise ConfigError(" ".join(f"{what}: {cause}".split())) from err  # one line, however Lightning wraps it
 
 
 def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, float]:
@@ -68,6 +75,7 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, 
     check_config(cfg, data_name)
     seed = cfg.get("seed")
     require(seed is None or is_int(seed), "seed", seed, "must be an integer, or null for no seeding")
+    check_memory(cfg, model_name, data_name)
     if seed is not None:
         L.seed_everything(seed, workers=True)
     # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
@@ -85,14 +93,21 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, 
     logger = _build(cfg.logger, "logger") if cfg.get("logger") else False
     trainer: L.Trainer = _build(cfg.trainer, "trainer settings refused by Lightning", callbacks=callbacks,
                                 logger=logger)
-    refuse_multirun_with_relaunching_ddp(trainer, cfg.trainer.get("strategy"))
+    check_trainer(trainer, cfg.trainer.get("strategy"))
     # data.batch_size is per device and per D update; every rank draws its own batch.
     hparams["global_batch_size"] = cfg.data.batch_size * trainer.world_size
     rank_zero_info(f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices "
                    f"= {hparams['global_batch_size']}")
     if logger:
         logger.log_hyperparams(hparams)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except SIGTERMException as err:  # Lightning stops at the next batch end with SystemExit(0)
+        raise TrainingInterrupted("SIGTERM", model.iteration, saved_checkpoint(trainer)) from err
+    except SystemExit as err:  # Lightning turns Ctrl+C (SIGINT) into sys.exit(1) after its own clean-up
+        if not trainer.interrupted:
+            raise
+        raise TrainingInterrupted("SIGINT", model.iteration, saved_checkpoint(trainer)) from err
     return final_metrics(trainer)  # quality metrics come from rank zero's callbacks
 
 
@@ -110,14 +125,21 @@ def main(cfg: DictConfig) -> float | None:
     """Train; return ``cfg.optimized_metric`` (when set) so that a Hydra sweeper can optimise it."""
     try:
         metrics = train(cfg)
+    except TrainingInterrupted as err:
+        _write_run_summary(cfg.paths.output_dir, {"status": "interrupted", "signal": err.signal_name,
+                                                  "iteration": err.iteration, "checkpoint": err.checkpoint})
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except Exception as err:
         in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         if in_multirun or not isinstance(err, INPUT_ERRORS):  # bad input on its own writes nothing but the log
             _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
-        if isinstance(err, (*INPUT_ERRORS, FloatingPointError)) and not in_multirun:
-            print(f"error: {err}", file=sys.stderr)  # one clear message instead of a traceback
+        if isinstance(err, (*INPUT_ERRORS, FloatingPointError)):  # one clear message instead of a traceback
+            if in_multirun:  # Hydra records the failed job, runs the others, prints this line, exits non-zero
+                raise JobFailed(f"error: {err}") from err
+            print(f"error: {err}", file=sys.stderr)
             sys.exit(2 if isinstance(err, INPUT_ERRORS) else 1)
-        raise  # in a sweep Hydra records the failed job, runs the others, then exits non-zero
+        raise
     _write_run_summary(cfg.paths.output_dir, {"status": "ok", "metrics": metrics})
     if cfg.get("optimized_metric"):
         if cfg.optimized_metric not in metrics:

@@ -30,7 +30,8 @@ from tests.conftest import compose_cfg, run_cli, write_mnist
         (["trainer.precision=17-mixed"], "Precision '17-mixed' is invalid. Allowed precision values"),
         (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt: no such checkpoint file"),
         (["data=gaussian", "model=dcgan"], "model=dcgan cannot be built for data=gaussian"),
-        (["experiment=mnist_dcgan", "data=gaussian"], "the DCGAN nets are built for (C, 28, 28) images"),
+        (["experiment=mnist_dcgan", "data=gaussian"], "the experiment preset mnist_dcgan is made for data=mnist"),
+        (["experiment=mnist_mlp", "data=gaussian"], "data=gaussian: the experiment preset mnist_mlp is made for"),
         (["data=gaussian", "model=gaussian_diffs", "data.batch_size=64"], "set the batch size to match"),
         (["model.r1_gamma=-1"], "model.r1_gamma=-1: must be >= 0"),
         (["model.r1_gamma=1", "trainer.precision=16-mixed"], "R1's input gradient is not loss-scaled"),
@@ -43,15 +44,52 @@ def test_bad_setting_is_named(tmp_path, overrides, message):
     assert not list((tmp_path / "run").rglob("*.ckpt")) and not list((tmp_path / "run").rglob("events.*"))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.d_steps=true"], "model.d_steps=True: must be an integer >= 1"),
+        (["model.g_lr=true"], "model.g_lr=True: a learning rate must be > 0"),
+        (["model.real_label=5"], "model.real_label=5: the target for real samples must be in (0, 1]"),
+        (["model.num_fixed_samples=0"], "model.num_fixed_samples=0: must be an integer >= 1"),
+        (["torch_threads=-2"], "torch_threads=-2: must be an integer >= 1"),
+        (["seed=abc"], "seed=abc: must be an integer"),
+        (["+foo=1"], "foo=1: not a setting"),
+        (["data.num_workers=-1"], "data.num_workers=-1: must be an integer >= 0"),
+        (["data.batch_size=1e9"], "data.batch_size=1000000000.0: must be an integer >= 1"),
+        (["data.batch_size=1000000000"], "needs about"),
+        (["model.latent_dim=100000000", "model=gaussian_fast"], "model.latent_dim=100000000: model=gaussian_fast"),
+        (["callbacks.samples.every_n_iterations=-1"], "callbacks.samples.every_n_iterations=-1: must be an integer"),
+        (["trainer.devices=3", "trainer.accelerator=cpu"], "with 3 processes: each G or D update leaves"),
+    ],
+)
+def test_more_bad_settings_are_named_before_training(tmp_path, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        train(compose_cfg(tmp_path / "run", overrides))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and not list((tmp_path / "run").rglob("events.*"))
+
+
+def test_mnist_sizes_that_cannot_train(tmp_path, mnist_dir):
+    common = ["data=mnist", f"data.data_dir={mnist_dir}"]  # 96 images
+    with pytest.raises(ConfigError, match="data.batch_size=100: one iteration takes batch_size x d_steps = 100 "
+                                          "images, but the train split has 96"):
+        train(compose_cfg(tmp_path, [*common, "data.batch_size=100"]))
+    with pytest.raises(ConfigError, match="data.batch_size=1: model=mlp has BatchNorm layers"):
+        train(compose_cfg(tmp_path, [*common, "data.batch_size=1"]))
+    train(compose_cfg(tmp_path, [*common, "data.batch_size=1", "model=simple_fc", "trainer.limit_train_batches=2"]))
+
+
 def test_image_shapes_must_match_the_data(tmp_path, mnist_dir):
     with pytest.raises(ConfigError, match=r"makes samples of shape \[1, 32, 32\] but data=mnist has samples of shape"):
         train(compose_cfg(tmp_path, ["data=mnist", f"data.data_dir={mnist_dir}",
                                      "model.generator.out_shape=[1,32,32]"]))
-    # A Gaussian preset on images: its data settings do not exist there, and its batch-level D judges 1-D samples.
-    with pytest.raises(ConfigError, match=r"data.batches_per_epoch=100: not a setting of data=mnist"):
+    # A Gaussian preset on images is refused by name; a Gaussian model on images by its batch-level D's input.
+    with pytest.raises(ConfigError, match="data=mnist: the experiment preset gaussian_moments is made for data=gauss"):
         train(compose_cfg(tmp_path, ["experiment=gaussian_moments", "data=mnist", f"data.data_dir={mnist_dir}"]))
     with pytest.raises(ConfigError, match="model=gaussian_moments does not fit data=mnist.*1-D samples"):
-        train(compose_cfg(tmp_path, ["data=mnist", "model=gaussian_moments", f"data.data_dir={mnist_dir}"]))
+        train(compose_cfg(tmp_path, ["data=mnist", "model=gaussian_moments", "model.d_steps=1",
+                                     f"data.data_dir={mnist_dir}"]))
 
 
 def test_corrupt_and_missing_idx_files(tmp_path):
@@ -114,6 +152,36 @@ def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
 
     unknown = run_cli(["model=nonexistent", f"hydra.run.dir={run_dir}"], tmp_path)
     assert unknown.returncode != 0 and "Could not find 'model/nonexistent'" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_bad_input_through_the_command_line_is_one_line_before_training(tmp_path):
+    """A representative subset of the fault table through the real command line: exit code 2, one "error:" line
+    naming the key or file and its value, no traceback, and no checkpoint or event file written."""
+    not_a_checkpoint = tmp_path / "notes.txt"
+    not_a_checkpoint.write_text("these are my notes")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    cases = [
+        (["model.d_steps=true"], "model.d_steps=True: must be an integer >= 1"),
+        (["trainer=gpu"], "trainer settings refused by Lightning"),
+        (["experiment=mnist_mlp", "data=gaussian"], "the experiment preset mnist_mlp is made for data=mnist"),
+        ([f"ckpt_path={not_a_checkpoint}"], f"ckpt_path={not_a_checkpoint}: cannot be read as a checkpoint"),
+        ([f"hydra.run.dir={blocker}/run"], f"hydra.run.dir={blocker}/run: cannot create the run folder there"),
+        ([f"callbacks.checkpoint.dirpath={blocker}/ckpts"], f"callbacks.checkpoint.dirpath={blocker}/ckpts: cannot "
+                                                             "write there"),
+    ]
+    for overrides, message in cases:
+        run_dir = tmp_path / "run" / str(len(message))
+        if not any(o.startswith("hydra.run.dir") for o in overrides):
+            overrides = [*overrides, f"hydra.run.dir={run_dir}"]
+        result = run_cli(overrides, tmp_path)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2, (overrides, result.stderr[-2000:])
+        assert len(errors) == 1 and message in errors[0], (overrides, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr, overrides
+        assert not list(tmp_path.rglob("*.ckpt"))
+        assert not list(tmp_path.rglob("events.*"))
 
 
 def test_start_up_checks_leave_the_training_random_stream_alone(tmp_path):

@@ -1,5 +1,6 @@
-"""Faults lose nothing: NaN stops the run without touching the last good checkpoint; SIGKILL then resume matches an
-uninterrupted run; a failing sweep job leaves the others' results; checkpoints are never half-written."""
+"""Faults lose nothing and never pass as success: NaN or non-finite state stops the run without touching the last
+good checkpoint; corrupted checkpoints are refused; SIGTERM/SIGINT end the run as interrupted; SIGKILL then resume
+matches an uninterrupted run; a failing sweep job leaves the others' results; checkpoints are never half-written."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from gan_lightning.checkpoint import AtomicCheckpointIO
+from gan_lightning.errors import ConfigError
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
 from gan_lightning.train import train
@@ -18,10 +20,12 @@ from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli
 
 
 class NaNAtIteration(GAN):
-    """Breaks G (NaN weights) at iteration 7, i.e. in the middle of the second 5-iteration epoch."""
+    """Breaks G (NaN weights) at iteration ``nan_at`` (7: in the middle of the second 5-iteration epoch)."""
+
+    nan_at = 7
 
     def training_step(self, batch, batch_idx):
-        if self.iteration == 7:
+        if self.iteration == self.nan_at:
             with torch.no_grad():
                 next(self.generator.parameters()).fill_(float("nan"))
         return super().training_step(batch, batch_idx)
@@ -36,6 +40,83 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     good = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert good["gan_iteration"] == 5
     assert all(torch.isfinite(v).all() for v in good["state_dict"].values() if v.is_floating_point())
+
+
+class NaNAtFirstIteration(NaNAtIteration):
+    nan_at = 0
+
+
+def test_nan_before_any_checkpoint_says_that_none_exists(tmp_path):
+    cfg = compose_cfg(tmp_path, ["data.batches_per_epoch=5", "data.batch_size=50",
+                                 f"model._target_={NaNAtFirstIteration.__module__}.NaNAtFirstIteration"])
+    with pytest.raises(FloatingPointError, match="at iteration 0 .*no checkpoint was written before this"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+def _all_finite(checkpoint: dict) -> bool:
+    tensors = [*checkpoint["state_dict"].values()]
+    for optimizer in checkpoint["optimizer_states"]:
+        tensors += [v for state in optimizer["state"].values() for v in state.values() if torch.is_tensor(v)]
+    return all(torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+
+
+def test_divergence_with_finite_losses_fails_and_is_never_checkpointed(tmp_path):
+    """At lr 1e4 Adam's second moments overflow while the losses stay finite: the epoch-end save finds the state
+    non-finite, refuses to write it and fails the run, naming the iteration; what was saved before is finite."""
+    cfg = compose_cfg(tmp_path, ["experiment=gaussian_fast", "model.g_lr=1e4", "model.d_lr=1e4",
+                                 "data.batches_per_epoch=10", "trainer.max_epochs=5",
+                                 "callbacks.samples.every_n_iterations=0", "trainer.enable_progress_bar=false"])
+    with pytest.raises(FloatingPointError, match=r"non-finite .* at iteration \d+ \(found when saving a checkpoint\)"):
+        train(cfg)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    if last.exists():
+        assert _all_finite(torch.load(last, weights_only=True))
+
+
+def test_a_corrupted_checkpoint_is_refused(tmp_path):
+    train(compose_cfg(tmp_path / "run", ["data.batches_per_epoch=2", "data.batch_size=50"]))
+    data = bytearray((tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes())
+    start = len(data) // 3
+    data[start : start + 200] = bytes(b ^ 0xFF for b in data[start : start + 200])  # 200 bytes flipped
+    corrupted = tmp_path / "corrupted.ckpt"
+    corrupted.write_bytes(bytes(data))
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(bytes(data[: len(data) // 2]))
+    for path, why in ((corrupted, "corrupted|cannot be read"), (truncated, "cannot be read"),
+                      (tmp_path / "empty.ckpt", "cannot be read")):
+        path.touch()
+        with pytest.raises(ConfigError, match=f"ckpt_path={path}: ({why})"):
+            train(compose_cfg(tmp_path / "resume", ["data.batches_per_epoch=2", "data.batch_size=50",
+                                                    "trainer.max_epochs=2", f"ckpt_path={path}"]))
+        assert not (tmp_path / "resume" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_run_as_interrupted_and_keeps_a_resumable_checkpoint(sig, tmp_path):
+    common = ["data.batches_per_epoch=100", "data.batch_size=100", "trainer.max_epochs=50",
+              "trainer.enable_progress_bar=false", "callbacks.samples.every_n_iterations=0", "torch_threads=1"]
+    run_dir = tmp_path / "run"
+    victim = start_cli([*common, f"hydra.run.dir={run_dir}"], tmp_path)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    victim.send_signal(sig)
+    victim.wait(timeout=60)
+    stderr = victim.stderr.read()
+    assert victim.returncode == 128 + sig, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"{sig.name} received: training stopped after iteration" in errors[0], stderr[-2000:]
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == sig.name
+    assert summary["iteration"] >= 100 and Path(summary["checkpoint"]) == last
+
+    resumed = train(compose_cfg(tmp_path / "resumed", [*common[:2], "trainer.max_epochs=3", f"ckpt_path={last}"]))
+    assert "metrics/w1" in resumed
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["gan_iteration"] == 300
 
 
 def _losses(run_dir: Path) -> dict[str, dict[int, float]]:

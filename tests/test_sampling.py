@@ -1,10 +1,12 @@
 """Using a trained generator: the EMA generator and the sample command."""
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
 from gan_lightning.checkpoint import load_gan
+from gan_lightning.errors import ConfigError
 from gan_lightning.sample import main
 from gan_lightning.train import train
 from tests.conftest import compose_cfg
@@ -45,3 +47,18 @@ def test_sample_command_on_a_gaussian_run(tmp_path):
     picture, tensor = main([f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "num_images=500", "num_samples=1000"])
     assert picture.suffix == ".png" and picture.stat().st_size > 0
     assert torch.load(tensor).shape == (1000, 1)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "ckpt=???: required"),
+    (["ckpt=/nonexistent.ckpt"], "ckpt=/nonexistent.ckpt: no such checkpoint file"),
+    (["ckpt=x", "num_images=0"], "num_images=0: must be an integer >= 1"),
+    (["ckpt=x", "num_samples=-1"], "num_samples=-1: must be an integer >= 0"),
+    (["ckpt=x", "seed=abc"], "seed=abc: must be an integer"),
+    (["ckpt=x", "foo=1"], "Key 'foo' is not in struct"),
+    (["ckpt=x", "device=tpu9"], "device=tpu9: not a torch device"),
+])
+def test_sample_command_names_a_bad_setting(args, message):
+    with pytest.raises(ConfigError) as err:
+        main(args)
+    assert message in str(err.value)

@@ -36,27 +36,44 @@ DEFAULT_ITERATIONS = {("mnist_mlp", 64): 200, ("mnist_mlp", 1024): 24, ("mnist_d
 PEAK_DTYPE = {"32-true": torch.float32, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer >= 1")
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gan_lightning.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="folder holding MNIST/raw (IDX, raw or .gz); default: generated digits")
-    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 1024], help="for the MNIST workloads")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--iterations", type=int, help="per side and round (default: per workload and batch)")
-    parser.add_argument("--gaussian-iterations", type=int,
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
+                        help="presets to time (default: all)")
+    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[64, 1024],
+                        help="images per D update, for the MNIST workloads")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="rounds of every side (medians over them)")
+    parser.add_argument("--iterations", type=positive_int, help="per side and round (default: per workload and batch)")
+    parser.add_argument("--gaussian-iterations", type=positive_int,
                         help="for gaussian_moments (up to 100, or a multiple of 100: whole epochs)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="auto: a CUDA GPU when there is one, else the CPU")
     parser.add_argument("--precision", default="32-true", choices=list(PEAK_DTYPE),
                         help="side A's trainer.precision (the originals run in fp32)")
-    parser.add_argument("--threads", type=int, help="torch threads for every side (default: the preset's, else "
-                        "torch's default)")
-    parser.add_argument("--sides", nargs="+", default=["project", "original", "bare"],
+    parser.add_argument("--threads", type=positive_int,
+                        help="torch threads for every side (default: the preset's, else torch's default)")
+    parser.add_argument("--sides", nargs="+", default=["project", "original", "bare"], help="which sides to run",
                         choices=["project", "original", "bare"])
     parser.add_argument("--race", action="store_true", help="instead: wall time until W1 < 0.05 of gaussian_fast "
                         "against gaussian_moments, each trained as its preset says")
     parser.add_argument("--race-seeds", nargs="+", type=int, default=[0], help="seeds for --race")
     parser.add_argument("--json", help="also write every measurement to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.gaussian_iterations and args.gaussian_iterations > 100 and args.gaussian_iterations % 100:
+        parser.error(f"--gaussian-iterations {args.gaussian_iterations}: up to 100, or a multiple of 100 "
+                     "(gaussian_moments runs whole epochs of 100 iterations)")
+    return args
 
 
 def _median_min_max(values: list[float]) -> tuple[float, float, float]:

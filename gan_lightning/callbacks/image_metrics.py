@@ -7,6 +7,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from gan_lightning.callbacks.writer import tensorboard_writer
 from gan_lightning.data import to_model_range
+from gan_lightning.errors import is_int, require, require_int
 from gan_lightning.metrics.classifier import load_or_train
 from gan_lightning.metrics.image_quality import image_quality, inception_fid
 from gan_lightning.sampling import generate_many
@@ -23,6 +24,11 @@ class ImageMetrics(L.Callback):
 
     def __init__(self, every_n_epochs: int = 5, num_samples: int = 10_000, classifier_epochs: int = 2,
                  cache_dir: str | None = None, seed: int = 0, inception_fid: bool = False) -> None:
+        key = "callbacks.image_metrics."
+        require_int(key + "every_n_epochs", every_n_epochs, minimum=0)  # 0: at the end only
+        require_int(key + "num_samples", num_samples, minimum=2)  # FID needs two samples for a covariance
+        require_int(key + "classifier_epochs", classifier_epochs)
+        require(is_int(seed), key + "seed", seed, "must be an integer")
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.classifier_epochs = classifier_epochs

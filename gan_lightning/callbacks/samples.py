@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from gan_lightning.callbacks.writer import tensorboard_writer
 from gan_lightning.data import real_samples
+from gan_lightning.errors import require_int
 from gan_lightning.figures import density_figure, image_grid
 from gan_lightning.metrics import gaussian_distances
 
@@ -27,6 +28,9 @@ class SampleLogger(L.Callback):
     """
 
     def __init__(self, every_n_iterations: int = 500, max_images: int = 64, bins: int = 100) -> None:
+        require_int("callbacks.samples.every_n_iterations", every_n_iterations, minimum=0)  # 0: at the end only
+        require_int("callbacks.samples.max_images", max_images)
+        require_int("callbacks.samples.bins", bins)
         self.every_n_iterations = every_n_iterations
         self.max_images = max_images
         self.bins = bins

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def read_idx(path: str | Path) -> torch.Tensor:
         raise IDXError(f"{path}: header truncated ({len(data)} bytes for {ndim} dimensions)")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[data[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: a huge header cannot overflow
     if len(data) != expected:
         raise IDXError(f"{path}: {len(data)} bytes, but the header's shape {shape} needs {expected}")
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)

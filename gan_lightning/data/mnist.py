@@ -156,6 +156,10 @@ class MNISTDataModule(L.LightningDataModule):
         if split is None:
             raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "prepare_data did not provide them"))
         self.dataset = UInt8Images(*split)
+        per_batch = self.batch_size * self.d_steps
+        require(len(self.dataset) >= per_batch, "data.batch_size", self.batch_size,
+                f"one iteration takes batch_size x d_steps = {per_batch} images, but the {self.split} split has "
+                f"{len(self.dataset)}")
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(uint8 images (N, 1, 28, 28), int64 labels) of a split, checked; None when its files are absent."""
@@ -171,10 +175,6 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         samples_per_batch = self.batch_size * self.d_steps
-        if len(self.dataset) < samples_per_batch:
-            raise ValueError(
-                f"{len(self.dataset)} images cannot fill one batch of batch_size x d_steps = {samples_per_batch}"
-            )
         # batch_size and drop_last are passed explicitly so Lightning keeps them when it re-creates the loader
         # with a DistributedSampler; __getitems__ still receives a whole batch of indices at once.
         return DataLoader(

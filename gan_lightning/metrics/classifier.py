@@ -94,10 +94,15 @@ def load_or_train(train_images: torch.Tensor, train_labels: torch.Tensor, test_i
     key = data_key(train_images)
     path = cache_dir / f"digits-{key}.pt"
     if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        model = DigitClassifier(saved["in_channels"])
-        model.load_state_dict(saved["state_dict"])
-        return model.eval(), saved["info"]
+        try:  # tensors and plain data only: a file planted in the cache must not run code
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            model = DigitClassifier(saved["in_channels"])
+            model.load_state_dict(saved["state_dict"])
+            return model.eval(), saved["info"]
+        except Exception as err:
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            log(f"Ignoring the cached classifier {path}, which cannot be loaded safely ({first_line}); "
+                "training a new one")
     if test_images is None:
         split = int(len(train_images) * 0.9)
         train_images, test_images = train_images[:split], train_images[split:]
