@@ -24,7 +24,7 @@ from hydra.utils import get_class, instantiate
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, first_line
 
 CONFIG_KEY = "gan_config"
 # Settings that may change between a run and its resumption without making it a different experiment.
@@ -102,8 +102,7 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", map_location: Any 
         raise ConfigError(f"{key}={path}: refused: it holds pickled Python objects, not only tensors and plain data, "
                           "and loading those could run code") from err
     except Exception as err:  # not a zip/pickle, truncated, unreadable
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{key}={path}: cannot be read as a checkpoint ({first_line})") from err
+        raise ConfigError(f"{key}={path}: cannot be read as a checkpoint ({first_line(err)})") from err
     if not isinstance(checkpoint, dict):
         raise ConfigError(f"{key}={path}: not a checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
     return checkpoint
@@ -116,9 +115,9 @@ def _damaged_record(path: str | Path) -> str | None:
         return archive.testzip()
 
 
-def stored_config(checkpoint: dict[str, Any], path: str | Path, key: str = "ckpt") -> dict[str, Any]:
+def stored_config(checkpoint: dict[str, Any], path: str | Path, key: str = "ckpt", hint: str = "") -> dict[str, Any]:
     if not isinstance(checkpoint.get(CONFIG_KEY), dict):
-        raise ConfigError(f"{key}={path}: not a gan_lightning checkpoint (no stored config)")
+        raise ConfigError(f"{key}={path}: not a gan_lightning checkpoint (no stored config){hint}")
     return checkpoint[CONFIG_KEY]
 
 
@@ -134,8 +133,24 @@ def iter_targets(node: Any, key: str = ""):
             yield from iter_targets(value, f"{key}[{i}]")
 
 
+def _interpolations(node: Any, key: str = ""):
+    if isinstance(node, dict):
+        for child, value in node.items():
+            yield from _interpolations(value, f"{key}.{child}" if key else str(child))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _interpolations(value, f"{key}[{i}]")
+    elif isinstance(node, str) and "${" in node:
+        yield key, node
+
+
 def check_stored_targets(config: dict[str, Any], path: str | Path, key: str = "ckpt") -> None:
-    """Refuse a stored config that would make ``instantiate`` call anything but a net or optimizer class."""
+    """Refuse a stored config that would make ``instantiate`` call anything but a net or optimizer class.
+
+    Configs are stored resolved, so an interpolation is refused too: OmegaConf's resolvers (``oc.decode``,
+    ``oc.create``) could turn a harmless-looking string into a node with a ``_target_`` of its own."""
+    for name, value in _interpolations(config):
+        raise ConfigError(f"{key}={path}: refused: its stored config has an interpolation, {name}={value}")
     for name, target in iter_targets(config):
         allowed = isinstance(target, str) and target.startswith(ALLOWED_TARGET_PACKAGES)
         if allowed:
@@ -185,10 +200,7 @@ def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 def check_resume_matches(checkpoint: dict[str, Any], path: str | Path, cfg: DictConfig) -> None:
     """Refuse to resume a checkpoint written by a different model or data config (unless allowed explicitly)."""
-    saved = checkpoint.get(CONFIG_KEY)
-    if saved is None:
-        raise ConfigError(f"ckpt_path={path}: not a gan_lightning checkpoint (no saved config); "
-                          "set allow_config_mismatch=true to load it anyway")
+    saved = stored_config(checkpoint, path, "ckpt_path", hint="; set allow_config_mismatch=true to load it anyway")
     lines = config_diff(saved, experiment_config(cfg))
     if lines:
         raise ConfigError(

@@ -2,6 +2,7 @@
 the key) or a signal."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -21,11 +22,17 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float setting (not a bool, not inf or NaN)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def require_int(key: str, value: Any, minimum: int = 1) -> None:
     require(is_int(value) and value >= minimum, key, value, f"must be an integer >= {minimum}")
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): enough for a one-line error."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 class TrainingInterrupted(Exception):

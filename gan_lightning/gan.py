@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
@@ -14,7 +14,7 @@ from torch import nn
 from gan_lightning.checkpoint import saved_checkpoint
 from gan_lightning.data import real_samples
 from gan_lightning.ema import ema_beta, update_ema
-from gan_lightning.errors import is_number, require, require_int
+from gan_lightning.errors import is_int, is_number, require, require_int
 from gan_lightning.log_window import WindowSums
 from gan_lightning.losses import D_REDUCTIONS, G_LOSSES, discriminator_loss, r1_penalty
 from gan_lightning.sampling import LATENT_DISTRIBUTIONS, draw_latent
@@ -57,7 +57,7 @@ class GAN(L.LightningModule):
         r1_gamma: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_settings(locals())
+        self.check_settings(locals())
         self.automatic_optimization = False
         # The nets and optimizer factories are in the Hydra config that train.py logs and checkpoints.
         self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer"])
@@ -73,6 +73,39 @@ class GAN(L.LightningModule):
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_z", fixed)
+
+    # ------------------------------------------------------------------------------------------------ settings
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any]) -> None:
+        """Each GAN setting checked once, here where it is used; the message names its config key (model.*).
+
+        ``train()`` also calls this on the config before the nets are built, so that a bad size is named before a
+        net fails on it (settings not given take the constructor's defaults; optimizers are checked once built).
+        """
+        defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        s = {**defaults, **settings}
+        for key in ("d_steps", "g_steps", "latent_dim", "num_fixed_samples"):
+            require_int(f"model.{key}", s.get(key))
+        require(is_int(s["fixed_seed"]), "model.fixed_seed", s["fixed_seed"], "must be an integer")
+        for key in ("g_lr", "d_lr"):
+            require(is_number(s.get(key)) and s[key] > 0, f"model.{key}", s.get(key), "a learning rate must be > 0")
+        for key in ("r1_gamma", "grad_clip_norm", "ema_half_life_images"):
+            value = s[key]
+            require(value is None or (is_number(value) and value >= 0), f"model.{key}", value, "must be >= 0")
+        require(is_number(s["real_label"]) and 0 < s["real_label"] <= 1, "model.real_label", s["real_label"],
+                "the target for real samples must be in (0, 1] (0.9 is one-sided label smoothing)")
+        for key, allowed in (("g_loss", G_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
+                             ("latent_distribution", LATENT_DISTRIBUTIONS)):
+            require(s[key] in allowed, f"model.{key}", s[key], f"expected one of {', '.join(allowed)}")
+        for key in ("check_finite", "reuse_fake", "direct_steps"):
+            require(isinstance(s[key], bool), f"model.{key}", s[key], "must be true or false")
+        for key in ("g_optimizer", "d_optimizer"):
+            if callable(s.get(key)):
+                cls_ = getattr(s[key], "func", s[key])  # a functools.partial from Hydra's _partial_
+                name = f"{getattr(cls_, '__module__', '')}.{getattr(cls_, '__qualname__', cls_)}"
+                require(inspect.isclass(cls_) and issubclass(cls_, torch.optim.Optimizer), f"model.{key}._target_",
+                        name, "is not a torch.optim.Optimizer")
 
     # ------------------------------------------------------------------------------------------- the algorithm
     def training_step(self, batch: Any, batch_idx: int) -> None:
@@ -149,7 +182,10 @@ class GAN(L.LightningModule):
             # Under 16-mixed Lightning unscales before this hook, except for optimizers that unscale inside their
             # own step (fused ones): unscale those here, so the norm is the true gradient norm. GradScaler.step then
             # knows they are unscaled and still skips the step on inf/NaN.
-            scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+            try:
+                scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+            except RuntimeError:  # called outside a Trainer
+                scaler = None
             if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
                 scaler.unscale_(optimizer)
             params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -239,25 +275,3 @@ class GAN(L.LightningModule):
             torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"], torch.cuda.current_device())
-
-
-def _check_settings(s: dict[str, Any]) -> None:
-    """Each GAN setting checked once, here where it is used; the message names its config key (model.*)."""
-    for key in ("d_steps", "g_steps", "latent_dim", "num_fixed_samples"):
-        require_int(f"model.{key}", s[key])
-    for key in ("g_lr", "d_lr"):
-        require(is_number(s[key]) and s[key] > 0, f"model.{key}", s[key], "a learning rate must be > 0")
-    for key in ("r1_gamma", "grad_clip_norm", "ema_half_life_images"):
-        value = s[key]
-        require(value is None or (is_number(value) and value >= 0), f"model.{key}", value, "must be >= 0")
-    require(is_number(s["real_label"]) and 0 < s["real_label"] <= 1, "model.real_label", s["real_label"],
-            "the target for real samples must be in (0, 1] (0.9 is one-sided label smoothing)")
-    for key, allowed in (("g_loss", G_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
-                         ("latent_distribution", LATENT_DISTRIBUTIONS)):
-        require(s[key] in allowed, f"model.{key}", s[key], f"expected one of {', '.join(allowed)}")
-    for key in ("check_finite", "reuse_fake", "direct_steps"):
-        require(isinstance(s[key], bool), f"model.{key}", s[key], "must be true or false")
-    for key in ("g_optimizer", "d_optimizer"):
-        cls = getattr(s[key], "func", s[key])  # a functools.partial from Hydra's _partial_
-        require(inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer), f"model.{key}._target_",
-                getattr(cls, "__qualname__", cls), "is not a torch.optim.Optimizer")

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.checkpoint import check_resume_matches, iter_targets, read_checkpoint
 from gan_lightning.compose import CONFIG_DIR
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, is_int, is_number, require
 
 # Config groups that become top-level keys of the composed config.
 CONFIG_GROUPS = {"data", "model", "trainer", "callbacks", "logger"}
@@ -30,12 +30,13 @@ def check_config(cfg: DictConfig, data_name: str) -> None:
     check_top_level_keys(cfg)
     check_targets(cfg)
     made_for = cfg.get("experiment_data")
-    if made_for is not None and made_for != data_name:
+    if made_for is not None and HydraConfig.initialized() and made_for != data_name:
         raise ConfigError(f"data={data_name}: the experiment preset {cfg.get('name')} is made for data={made_for} "
                           "(pick a model for this data with model=..., without the preset)")
     check_data_settings(cfg, data_name)
+    check_trainer_settings(cfg)
     precision = str(OmegaConf.select(cfg, "trainer.precision"))
-    if OmegaConf.select(cfg, "model.r1_gamma") and precision in ("16-mixed", "16"):
+    if OmegaConf.select(cfg, "model.r1_gamma") and precision in ("16-mixed", "16", "16-true"):
         raise ConfigError(f"model.r1_gamma={cfg.model.r1_gamma} with trainer.precision={cfg.trainer.precision}: R1's "
                           "input gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
     check_writable(Path(cfg.paths.output_dir))
@@ -71,6 +72,21 @@ def check_data_settings(cfg: DictConfig, data_name: str) -> None:
         if not key.startswith("_") and key not in parameters:
             raise ConfigError(f"data.{key}={value}: not a setting of data={data_name} "
                               "(is the model or experiment meant for other data?)")
+
+
+def check_trainer_settings(cfg: DictConfig) -> None:
+    """The loop lengths, which Lightning's Trainer accepts unchecked and fails on only once training runs."""
+    for key, minimum in (("max_epochs", -1), ("max_steps", -1), ("log_every_n_steps", 0)):
+        value = OmegaConf.select(cfg, f"trainer.{key}")
+        require(value is None or (is_int(value) and value >= minimum), f"trainer.{key}", value,
+                f"must be an integer >= {minimum}")
+    limit = OmegaConf.select(cfg, "trainer.limit_train_batches")
+    require(limit is None or (is_int(limit) and limit >= 1) or (is_number(limit) and 0 < limit <= 1),
+            "trainer.limit_train_batches", limit, "an integer >= 1 (iterations per epoch) or a fraction in (0, 1]")
+    rate = cfg.get("progress_bar_refresh_rate")
+    require(is_int(rate) and rate >= 1, "progress_bar_refresh_rate", rate, "must be an integer >= 1")
+    require(isinstance(cfg.get("allow_config_mismatch"), bool), "allow_config_mismatch",
+            cfg.get("allow_config_mismatch"), "must be true or false")
 
 
 def check_top_level_keys(cfg: DictConfig) -> None:
@@ -138,36 +154,37 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
         model.train()
 
 
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _strategy_settings(strategy: Any) -> dict:
+    """The DDP settings a strategy name (Lightning's registry) or a strategy config node asks for."""
+    if isinstance(strategy, str):
+        return dict(StrategyRegistry[strategy]["init_params"]) if strategy in StrategyRegistry else {}
+    return dict(strategy) if isinstance(strategy, DictConfig | dict) else {}
+
+
 def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
     """The built Trainer against this GAN and this launch: several processes need DDP that expects unused
     parameters (each update leaves the other net without gradients), and a sweep cannot re-launch its script."""
-    registered = StrategyRegistry[strategy] if isinstance(strategy, str) and strategy in StrategyRegistry else {}
-    init = registered.get("init_params", {})
-    if isinstance(strategy, DictConfig | dict):
-        init = strategy
+    init = _strategy_settings(strategy)
     if trainer.world_size > 1 and isinstance(trainer.strategy, DDPStrategy) and not init.get("find_unused_parameters"):
         raise ConfigError(
             f"trainer.strategy={strategy if isinstance(strategy, str) else 'DDPStrategy'} with {trainer.world_size} "
             "processes: each G or D update leaves the other net's parameters unused, which plain DDP stops on; use "
             "trainer=ddp (GPUs) or trainer=ddp_cpu, whose strategy is ddp_find_unused_parameters_true")
-    refuse_multirun_with_relaunching_ddp(trainer, strategy)
-
-
-def refuse_multirun_with_relaunching_ddp(trainer: L.Trainer, strategy: Any) -> None:
-    """DDP's default launcher re-runs ``sys.argv`` for every extra rank: inside a Hydra multirun each rank would
-    start the whole sweep again. Stop before anything is launched. (``ddp_spawn`` and ``ddp_fork`` start their
-    ranks inside this process and are fine.)"""
-    in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if not in_multirun or trainer.strategy.launcher is None or trainer.world_size < 2:
+    # DDP's default launcher re-runs sys.argv for every extra rank: inside a Hydra multirun each rank would start
+    # the whole sweep again. (ddp_spawn and ddp_fork start their ranks inside this process and are fine.)
+    if not in_multirun() or trainer.strategy.launcher is None or trainer.world_size < 2:
         return
-    registered = StrategyRegistry[strategy] if isinstance(strategy, str) and strategy in StrategyRegistry else {}
-    if registered.get("init_params", {}).get("start_method", "popen") != "popen":
+    if init.get("start_method", "popen") != "popen":
         return
     raise ConfigError(
         "Hydra multirun (-m) cannot use a DDP strategy that re-launches the script (trainer=ddp/ddp_cpu with "
         f"{trainer.world_size} processes): each rank would re-run the whole sweep. Sweep with one device per job "
         "(trainer.devices=1, several jobs at once with hydra/launcher=parallel or slurm), use "
-        "trainer.strategy=ddp_spawn, or run each DDP job without -m."
+        "trainer.strategy=ddp_spawn_find_unused_parameters_true, or run each DDP job without -m."
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from matplotlib.figure import Figure
 
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, first_line
 
 PREFERRED_METRICS = ("metrics/w1", "metrics/fid")
 
@@ -33,21 +33,19 @@ def load_jobs(sweep_dir: Path) -> list[dict]:
             overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
             job["overrides"] = dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o)
         except (OSError, yaml.YAMLError) as err:
-            job["status"], job["error"] = "unreadable", f".hydra/overrides.yaml: {_first_line(err)}"
+            job["status"], job["error"] = "unreadable", f".hydra/overrides.yaml: {first_line(err)}"
         summary_path = job_dir / "metrics.json"
         if summary_path.is_file() and job["status"] != "unreadable":
             try:
                 summary = json.loads(summary_path.read_text())
-                job.update(status=str(summary["status"]), metrics=dict(summary.get("metrics") or {}),
+                metrics = {k: v for k, v in dict(summary.get("metrics") or {}).items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                job.update(status=str(summary["status"]), metrics=metrics,
                            error=summary.get("error") or _interruption(summary))
             except (OSError, ValueError, KeyError, TypeError) as err:
-                job["status"], job["error"] = "unreadable", f"metrics.json: {_first_line(err)}"
+                job["status"], job["error"] = "unreadable", f"metrics.json: {first_line(err)}"
         jobs.append(job)
     return jobs
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _interruption(summary: dict) -> str:
@@ -72,7 +70,10 @@ def ranking_metric(sweep_dir: Path, jobs: list[dict], requested: str | None) -> 
         return requested
     multirun = sweep_dir / "multirun.yaml"
     if multirun.is_file():
-        optimized = (yaml.safe_load(multirun.read_text()) or {}).get("optimized_metric")
+        try:
+            optimized = (yaml.safe_load(multirun.read_text()) or {}).get("optimized_metric")
+        except (OSError, yaml.YAMLError, AttributeError):
+            optimized = None
         if optimized:
             return optimized
     measured = {key for job in jobs for key in job["metrics"]}

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import save_image
 
 from gan_lightning.checkpoint import load_gan
-from gan_lightning.errors import ConfigError, is_int, require, require_int
+from gan_lightning.errors import ConfigError, first_line, is_int, require, require_int
 from gan_lightning.figures import density_figure, image_grid
 from gan_lightning.sampling import generate_many
 
@@ -30,7 +30,7 @@ def parse(argv: list[str]) -> DictConfig:
     try:
         cfg = OmegaConf.merge(defaults, OmegaConf.from_cli(argv))
     except Exception as err:  # an unknown key, or not key=value
-        raise ConfigError(f"{' '.join(argv)}: {str(err).splitlines()[0]}; settings: {', '.join(DEFAULTS)}") from err
+        raise ConfigError(f"{' '.join(argv)}: {first_line(err)}; settings: {', '.join(DEFAULTS)}") from err
     require(OmegaConf.is_missing(cfg, "ckpt") is False, "ckpt", "???", "required: the checkpoint to sample from")
     require_int("num_images", cfg.num_images)
     require_int("num_samples", cfg.num_samples, minimum=0)

@@ -10,8 +10,7 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
-from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -27,6 +26,7 @@ from gan_lightning.preflight import (
     check_memory,
     check_model_fits_data,
     check_trainer,
+    in_multirun,
     prepare_data_early,
 )
 from gan_lightning.threads import torch_threads
@@ -73,11 +73,12 @@ def _build(node: DictConfig, what: str, **kwargs):
 def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, float]:
     model_name, data_name = _choice("model"), _choice("data")
     check_config(cfg, data_name)
-    seed = cfg.get("seed")
-    require(seed is None or is_int(seed), "seed", seed, "must be an integer, or null for no seeding")
+    require(is_int(cfg.get("seed")) and cfg.seed >= 0, "seed", cfg.get("seed"), "must be an integer >= 0")
+    model_class = get_class(cfg.model._target_)
+    if hasattr(model_class, "check_settings"):  # sizes and types named before a net is built with them
+        model_class.check_settings(OmegaConf.to_container(cfg.model, resolve=True))
     check_memory(cfg, model_name, data_name)
-    if seed is not None:
-        L.seed_everything(seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True)
     # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
     model = _build(cfg.model, f"model={model_name} cannot be built for data={data_name}")
     datamodule = _build(cfg.data, f"data={data_name}")
@@ -131,11 +132,10 @@ def main(cfg: DictConfig) -> float | None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     except Exception as err:
-        in_multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        if in_multirun or not isinstance(err, INPUT_ERRORS):  # bad input on its own writes nothing but the log
+        if in_multirun() or not isinstance(err, INPUT_ERRORS):  # bad input on its own writes nothing but the log
             _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
         if isinstance(err, (*INPUT_ERRORS, FloatingPointError)):  # one clear message instead of a traceback
-            if in_multirun:  # Hydra records the failed job, runs the others, prints this line, exits non-zero
+            if in_multirun():  # Hydra records the failed job, runs the others, prints this line, exits non-zero
                 raise JobFailed(f"error: {err}") from err
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2 if isinstance(err, INPUT_ERRORS) else 1)

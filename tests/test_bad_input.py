@@ -26,7 +26,8 @@ from tests.conftest import compose_cfg, run_cli, write_mnist
         (["model.g_loss=hinge"], "model.g_loss=hinge: expected one of non_saturating, minimax"),
         (["model.d_loss_reduction=max"], "model.d_loss_reduction=max: expected one of mean, sum"),
         (["model.g_optimizer._target_=torch.optim.Adamm"], "model.g_optimizer._target_=torch.optim.Adamm: no such"),
-        (["model.d_optimizer._target_=torch.nn.Linear"], "is not a torch.optim.Optimizer"),
+        (["model.d_optimizer._target_=torch.nn.Linear"],
+         "model.d_optimizer._target_=torch.nn.modules.linear.Linear: is not a torch.optim.Optimizer"),
         (["trainer.precision=17-mixed"], "Precision '17-mixed' is invalid. Allowed precision values"),
         (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path=/nonexistent/last.ckpt: no such checkpoint file"),
         (["data=gaussian", "model=dcgan"], "model=dcgan cannot be built for data=gaussian"),
@@ -60,6 +61,12 @@ def test_bad_setting_is_named(tmp_path, overrides, message):
         (["model.latent_dim=100000000", "model=gaussian_fast"], "model.latent_dim=100000000: model=gaussian_fast"),
         (["callbacks.samples.every_n_iterations=-1"], "callbacks.samples.every_n_iterations=-1: must be an integer"),
         (["trainer.devices=3", "trainer.accelerator=cpu"], "with 3 processes: each G or D update leaves"),
+        (["seed=null"], "seed=None: must be an integer >= 0"),
+        (["model.latent_dim=1e8"], "model.latent_dim=100000000.0: must be an integer >= 1"),
+        (["model.g_lr=inf"], "model.g_lr=inf: a learning rate must be > 0"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs=abc: must be an integer >= -1"),
+        (["trainer.limit_train_batches=1.5"], "trainer.limit_train_batches=1.5: an integer >= 1"),
+        (["model.fixed_seed=x"], "model.fixed_seed=x: must be an integer"),
     ],
 )
 def test_more_bad_settings_are_named_before_training(tmp_path, overrides, message):

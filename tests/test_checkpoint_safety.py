@@ -92,6 +92,21 @@ def test_a_stored_config_may_only_name_nets_and_optimizers(tmp_path, target):
     assert victim.read_text() == "keep me"
 
 
+def test_a_stored_config_may_not_hide_a_target_in_an_interpolation(tmp_path):
+    """OmegaConf's oc.decode would turn this string into a node with its own _target_ when instantiate resolves it;
+    stored configs are saved resolved, so any interpolation is refused."""
+    train(compose_cfg(tmp_path / "run", ["data.batches_per_epoch=2", "data.batch_size=50"]))
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    marker = tmp_path / "code_ran"
+    checkpoint["gan_config"]["model"]["generator"] = (
+        "${oc.decode:'{_target_: pathlib.Path.touch, _args_: [" + str(marker) + "]}'}")
+    path = tmp_path / "crafted.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(ConfigError, match="refused: its stored config has an interpolation, model.generator="):
+        load_gan(path)
+    assert not marker.exists()
+
+
 def test_a_planted_classifier_cache_file_is_not_loaded_but_replaced(tmp_path):
     images = torch.randint(0, 256, (60, 1, 28, 28), dtype=torch.uint8)
     labels = torch.arange(60) % 10

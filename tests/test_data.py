@@ -48,7 +48,7 @@ def test_mnist_reads_idx_files_and_scales_to_minus_one_one(tmp_path, gz):
 def test_mnist_prefers_raw_file_over_gz(tmp_path):
     root = write_mnist(tmp_path, n=10, gz=True, seed=1)
     write_mnist(tmp_path, n=20, gz=False, seed=2)
-    dm = MNISTDataModule(data_dir=str(root), download=False)
+    dm = MNISTDataModule(data_dir=str(root), batch_size=8, download=False)
     dm.setup("fit")
     assert len(dm.dataset) == 20
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from gan_lightning.errors import is_number, require, require_int
+from gan_lightning.errors import is_int, is_number, require, require_int
 
 
 class GaussianStream(IterableDataset):
@@ -71,10 +71,13 @@ class GaussianDataModule(L.LightningDataModule):
         super().__init__()
         require(is_number(mean), "data.mean", mean, "must be a number")
         require(is_number(std) and std > 0, "data.std", std, "the target Gaussian needs std > 0")
+        require(len(sample_shape) > 0 and all(is_int(n) and n >= 1 for n in sample_shape), "data.sample_shape",
+                list(sample_shape), "must be a list of integers >= 1")
         require_int("data.batch_size", batch_size)
         require_int("data.batches_per_epoch", batches_per_epoch)
         require_int("data.d_steps", d_steps)
         require_int("data.num_workers", num_workers, minimum=0)
+        require_int("data.seed", seed, minimum=0)
         self.mean, self.std = mean, std
         self.batch_size, self.d_steps = batch_size, d_steps
         self.batches_per_epoch = batches_per_epoch

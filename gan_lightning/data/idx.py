@@ -35,7 +35,8 @@ def read_idx(path: str | Path) -> torch.Tensor:
     dtype = np.dtype(_DTYPES[data[2]])
     expected = header + math.prod(shape) * dtype.itemsize  # Python ints: a huge header cannot overflow
     if len(data) != expected:
-        raise IDXError(f"{path}: {len(data)} bytes, but the header's shape {shape} needs {expected}")
+        described = f"shape {shape}" if ndim <= 4 else f"{ndim} dimensions"
+        raise IDXError(f"{path}: {len(data)} bytes, but the header's {described} needs {expected:,} bytes")
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
     return torch.from_numpy(array.astype(dtype.newbyteorder("="), copy=True))
 

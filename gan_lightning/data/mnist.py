@@ -119,6 +119,7 @@ class MNISTDataModule(L.LightningDataModule):
         require_int("data.batch_size", batch_size)
         require_int("data.d_steps", d_steps)
         require_int("data.num_workers", num_workers, minimum=0)
+        require_int("data.seed", seed, minimum=0)
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
         self.d_steps = d_steps

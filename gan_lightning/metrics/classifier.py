@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gan_lightning.data.batches import to_model_range
+from gan_lightning.errors import first_line
 
 
 class DigitClassifier(nn.Module):
@@ -100,8 +101,7 @@ def load_or_train(train_images: torch.Tensor, train_labels: torch.Tensor, test_i
             model.load_state_dict(saved["state_dict"])
             return model.eval(), saved["info"]
         except Exception as err:
-            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            log(f"Ignoring the cached classifier {path}, which cannot be loaded safely ({first_line}); "
+            log(f"Ignoring the cached classifier {path}, which cannot be loaded safely ({first_line(err)}); "
                 "training a new one")
     if test_images is None:
         split = int(len(train_images) * 0.9)
