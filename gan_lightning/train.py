@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,7 +119,9 @@ def _write_run_summary(output_dir: str, summary: dict) -> None:
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     path = Path(output_dir) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**summary, "overrides": overrides}, indent=2))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({**summary, "overrides": overrides}, indent=2))
+    os.replace(tmp, path)  # a kill while writing leaves the previous file, never half of one
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
