@@ -27,3 +27,15 @@ class CheckOutputFolder(Callback):
         if why is not None:
             print(f"error: {key}={folder}: cannot create the run folder there ({why})", file=sys.stderr)
             sys.exit(2)
+
+
+class SayWhereTheSweepWent(Callback):
+    """At the end of a sweep: its folder, the report command and the TensorBoard command."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.sweep_dir = str(config.hydra.sweep.dir)  # ${now:...} is cached: the folder Hydra makes
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = getattr(self, "sweep_dir", None) or str(config.hydra.sweep.dir)
+        print(f"Sweep folder: {sweep_dir}\n  report:      python -m gan_lightning.report {sweep_dir}\n"
+              f"  TensorBoard: tensorboard --logdir {sweep_dir}", flush=True)

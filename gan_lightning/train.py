@@ -30,6 +30,7 @@ from gan_lightning.preflight import (
     in_multirun,
     prepare_data_early,
 )
+from gan_lightning.run_log import say_where_the_run_went, set_up_run_log
 from gan_lightning.threads import torch_threads
 
 
@@ -127,6 +128,14 @@ def _write_run_summary(output_dir: str, summary: dict) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Train; return ``cfg.optimized_metric`` (when set) so that a Hydra sweeper can optimise it."""
+    set_up_run_log()
+    try:
+        return _main(cfg)
+    finally:
+        say_where_the_run_went(cfg.paths.output_dir)
+
+
+def _main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except TrainingInterrupted as err:

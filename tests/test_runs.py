@@ -40,6 +40,8 @@ def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
                       "trainer.enable_progress_bar=false", "data.batches_per_epoch=2", f"hydra.sweep.dir={sweep_dir}"],
                      tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Sweep folder: {sweep_dir}" in result.stdout
+    assert f"python -m gan_lightning.report {sweep_dir}" in result.stdout
 
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["0", "1"]
@@ -47,3 +49,21 @@ def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
         assert OmegaConf.load(job / ".hydra" / "config.yaml").model.g_lr == lr
         assert list(job.rglob("events.out.tfevents.*")), f"no event file in {job}"
         assert (job / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_a_run_says_where_it_went_and_its_log_explains_it(tmp_path):
+    """The last line names the run folder and the TensorBoard command; train.log holds Lightning's and the
+    project's messages; known noise (Lightning's litlogger tip, torch's LeafSpec deprecation, the IterableDataset
+    length warning, the limit_train_batches=1.0 notice) is not printed."""
+    run_dir = tmp_path / "run"
+    result = run_cli(["data.batches_per_epoch=3", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                      f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"Run folder: {run_dir}  (TensorBoard: tensorboard --logdir {run_dir})")
+    log = (run_dir / "train.log").read_text()
+    for message in ("Seed set to 42", "Optimizer updates: direct path", "`Trainer.fit` stopped", "Run folder:"):
+        assert message in log, message
+    for noise in ("litlogger", "LeafSpec", "`IterableDataset` has `__len__`", "limit_train_batches=1.0"):
+        assert noise not in result.stdout + result.stderr + log, noise
