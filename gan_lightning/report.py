@@ -28,7 +28,9 @@ def load_jobs(sweep_dir: Path) -> list[dict]:
     marked, not dropped: the report of a sweep is most needed when something in it went wrong."""
     jobs = []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order):
-        job = {"job": job_dir.name, "overrides": {}, "status": "incomplete", "metrics": {}, "error": ""}
+        # folders are <number>_<swept settings>; the table shows the number and the settings as columns
+        job = {"job": job_dir.name.split("_", 1)[0], "overrides": {}, "status": "incomplete", "metrics": {},
+               "error": ""}
         try:
             overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
             job["overrides"] = dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o)
@@ -55,7 +57,8 @@ def _interruption(summary: dict) -> str:
 
 
 def _job_order(path: Path):
-    return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
+    number = path.name.split("_", 1)[0]
+    return (0, int(number), path.name) if number.isdigit() else (1, 0, path.name)
 
 
 def _number(text: str):

@@ -102,3 +102,8 @@ def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     """The same command, started in the background (stderr kept for failure messages)."""
     return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, env=_cli_env(None),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def sweep_jobs(sweep_dir: Path) -> dict[str, Path]:
+    """A sweep's job folders (``<number>_<swept settings>``) by job number."""
+    return {p.name.split("_", 1)[0]: p for p in sorted(sweep_dir.iterdir()) if (p / ".hydra").is_dir()}

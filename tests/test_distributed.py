@@ -33,7 +33,7 @@ def test_ddp_on_two_cpu_processes_keeps_ranks_in_sync(tmp_path):
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["last.ckpt"]
     assert len(list(run_dir.rglob("events.out.tfevents.*"))) == 1
     assert {"samples/real", "samples/fake"} <= set(event_tags(run_dir)["images"])
-    assert "global_batch_size: 32" in (run_dir / "tensorboard" / "hparams.yaml").read_text()
+    assert "global_batch_size: 32" in (run_dir / "hparams.yaml").read_text()
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli
+from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli, sweep_jobs
 
 
 class NaNAtIteration(GAN):
@@ -170,11 +170,13 @@ def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
                       "data.batches_per_epoch=2", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}"],
                      tmp_path)
     assert result.returncode != 0
-    status = {job: json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1", "2")}
+    jobs = sweep_jobs(sweep)
+    assert jobs["1"].name == "1_model.g_lr=-1"
+    status = {job: json.loads((jobs[job] / "metrics.json").read_text()) for job in ("0", "1", "2")}
     assert status["0"]["status"] == status["2"]["status"] == "ok"
     assert status["1"]["status"] == "failed" and "model.g_lr=-1" in status["1"]["error"]
     for job in ("0", "2"):
-        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert (jobs[job] / "checkpoints" / "last.ckpt").is_file()
         assert "metrics/w1" in status[job]["metrics"]
 
     # The sweep report ranks the finished jobs by W1 and lists the failed one last, marked, with its error.

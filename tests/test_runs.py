@@ -5,8 +5,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from gan_lightning.compose import compose_config
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_accumulator, run_cli
+from tests.conftest import compose_cfg, event_accumulator, run_cli, sweep_jobs
 
 
 def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
@@ -43,8 +44,8 @@ def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
     assert f"Sweep folder: {sweep_dir}" in result.stdout
     assert f"python -m gan_lightning.report {sweep_dir}" in result.stdout
 
-    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    assert [p.name for p in jobs] == ["0", "1"]
+    jobs = list(sweep_jobs(sweep_dir).values())
+    assert [p.name for p in jobs] == ["0_model.g_lr=0.0001", "1_model.g_lr=0.0003"]  # the swept value, not the rest
     for job, lr in zip(jobs, [1e-4, 3e-4]):
         assert OmegaConf.load(job / ".hydra" / "config.yaml").model.g_lr == lr
         assert list(job.rglob("events.out.tfevents.*")), f"no event file in {job}"
@@ -67,3 +68,9 @@ def test_a_run_says_where_it_went_and_its_log_explains_it(tmp_path):
         assert message in log, message
     for noise in ("litlogger", "LeafSpec", "`IterableDataset` has `__len__`", "limit_train_batches=1.0"):
         assert noise not in result.stdout + result.stderr + log, noise
+
+
+def test_a_run_without_a_preset_is_named_by_its_data_and_model():
+    assert compose_config(["data=mnist", "model=dcgan"]).name == "mnist-dcgan"
+    assert compose_config([]).name == "gaussian-gaussian_moments"
+    assert compose_config(["experiment=mnist_dcgan"]).name == "mnist_dcgan"
