@@ -12,12 +12,12 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.callbacks import HparamsWithFinalMetrics, final_metrics
+from gan_lightning.callbacks import HparamsWithFinalMetrics, RunProgressBar, final_metrics
 from gan_lightning.checkpoint import RunConfigInCheckpoint, experiment_config, saved_checkpoint
 from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.data import IDXError, MNISTNotFoundError
@@ -91,8 +91,9 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, 
     callbacks = [_build(c, f"callbacks.{name}") for name, c in cfg.get("callbacks", {}).items()]
     callbacks += [RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams), *extra_callbacks]
     if cfg.trainer.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
-        # Lightning's default bar redraws after every batch (about 0.3 ms each: 1 % of an MNIST MLP iteration).
-        callbacks.append(TQDMProgressBar(refresh_rate=cfg.get("progress_bar_refresh_rate", 10)))
+        # One bar for the whole run; Lightning's default redraws after every batch (about 0.3 ms each: 1 % of an
+        # MNIST MLP iteration), this one every progress_bar_refresh_rate iterations.
+        callbacks.append(RunProgressBar(refresh_rate=cfg.get("progress_bar_refresh_rate", 10)))
     logger = _build(cfg.logger, "logger") if cfg.get("logger") else False
     trainer: L.Trainer = _build(cfg.trainer, "trainer settings refused by Lightning", callbacks=callbacks,
                                 logger=logger)

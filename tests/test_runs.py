@@ -5,6 +5,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from gan_lightning.callbacks import RunProgressBar
 from gan_lightning.compose import compose_config
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, event_accumulator, run_cli, sweep_jobs
@@ -74,3 +75,18 @@ def test_a_run_without_a_preset_is_named_by_its_data_and_model():
     assert compose_config(["data=mnist", "model=dcgan"]).name == "mnist-dcgan"
     assert compose_config([]).name == "gaussian-gaussian_moments"
     assert compose_config(["experiment=mnist_dcgan"]).name == "mnist_dcgan"
+
+
+def test_one_progress_bar_counts_the_whole_run_and_continues_after_a_resume(tmp_path):
+    common = ["data.batches_per_epoch=4", "data.batch_size=50", "trainer.enable_progress_bar=true"]
+    bar = RunProgressBar(refresh_rate=3)
+    train(compose_cfg(tmp_path / "first", [*common, "trainer.max_epochs=2"]), extra_callbacks=[bar])
+    assert (bar.train_progress_bar.total, bar.train_progress_bar.n) == (8, 8)
+    assert bar.train_progress_bar.desc.startswith("Epoch 2/2")
+
+    resumed = RunProgressBar(refresh_rate=3)
+    train(compose_cfg(tmp_path / "resumed", [*common, "trainer.max_epochs=3",
+                                             f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}"]),
+          extra_callbacks=[resumed])
+    assert (resumed.train_progress_bar.initial, resumed.train_progress_bar.n) == (8, 12)
+    assert resumed.train_progress_bar.total == 12

@@ -2,6 +2,7 @@
 TensorBoard, and the final metrics of the run."""
 from gan_lightning.callbacks.final_metrics import HparamsWithFinalMetrics, final_metrics
 from gan_lightning.callbacks.image_metrics import ImageMetrics
+from gan_lightning.callbacks.run_progress import RunProgressBar
 from gan_lightning.callbacks.samples import SampleLogger
 
-__all__ = ["HparamsWithFinalMetrics", "ImageMetrics", "SampleLogger", "final_metrics"]
+__all__ = ["HparamsWithFinalMetrics", "ImageMetrics", "RunProgressBar", "SampleLogger", "final_metrics"]

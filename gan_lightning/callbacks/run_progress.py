@@ -1,0 +1,46 @@
+"""One progress bar for the whole run: the iterations of every epoch, with the run's ETA (Lightning's bar starts
+again at every epoch, and shows a stray "Training: 0/?" before the first)."""
+from __future__ import annotations
+
+import math
+import sys
+
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
+
+
+class RunProgressBar(TQDMProgressBar):
+    """``Epoch 3/25: 41%|████ | 2410/5875 [01:02<01:29, 38.6it/s, train/d_loss=...]``: iterations of the whole run
+    (continued after a resume), the description naming the epoch. Redrawn every ``refresh_rate`` iterations."""
+
+    def init_train_tqdm(self) -> Tqdm:
+        trainer = self.trainer
+        per_epoch, epochs = self.total_train_batches, trainer.max_epochs
+        finite = isinstance(per_epoch, int) or (isinstance(per_epoch, float) and math.isfinite(per_epoch))
+        total = int(per_epoch) * epochs if finite and epochs is not None and epochs > 0 else None
+        done = int(per_epoch) * trainer.current_epoch if finite else 0  # a resumed run starts where it was
+        return Tqdm(desc=self._epoch(trainer), total=total, initial=done, position=2 * self.process_position,
+                    disable=self.is_disabled, leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0,
+                    bar_format=self.BAR_FORMAT)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
+        self.train_progress_bar.set_description(self._epoch(trainer))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        bar = self.train_progress_bar
+        n = bar.n + 1
+        if n % self.refresh_rate == 0 or n == bar.total or batch_idx + 1 == self.total_train_batches:
+            bar.n = n
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # also redraws
+        else:
+            bar.n = n  # counted now, drawn at the next refresh
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    @staticmethod
+    def _epoch(trainer: L.Trainer) -> str:
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        return f"Epoch {trainer.current_epoch + 1}/{epochs}"
