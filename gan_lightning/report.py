@@ -15,8 +15,10 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from gan_lightning.errors import ConfigError, first_line
 
@@ -101,7 +103,7 @@ def build_table(jobs: list[dict], metric: str | None, maximize: bool) -> tuple[l
     rows = []
     for job in sorted(jobs, key=order):
         status = "ok" if job["status"] == "ok" else job["status"].upper()
-        values = [f"{job['metrics'][k]:.4g}" if k in job["metrics"] else "" for k in metric_keys]
+        values = [f"{job['metrics'][k]:.4g}" if k in job["metrics"] else "" for k in metric_keys]  # 4 digits
         rows.append([job["job"], status, *(job["overrides"].get(k, "") for k in swept), *values])
     notes = [f"job {job['job']}: {job['error']}" for job in jobs if job["error"]]
     return header, rows, notes
@@ -113,29 +115,58 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def plot(jobs: list[dict], swept: list[str], metric: str, path: Path) -> bool:
-    """The metric against the one numeric swept setting (log axis when it spans a decade); False if not plottable."""
-    if len(swept) != 1:
-        return False
-    points = sorted(
-        (_number(j["overrides"][swept[0]]), j["metrics"][metric])
-        for j in jobs
-        if j["status"] == "ok" and metric in j["metrics"] and _number(j["overrides"].get(swept[0])) is not None
-    )
-    if not points:
-        return False
-    fig = Figure(figsize=(5, 3.5), dpi=100)
+def plot(jobs: list[dict], swept: list[str], metric: str, path: Path, title: str) -> str | None:
+    """Write ``path``: the metric against one numeric swept setting (a log axis when it spans a decade), or a heat
+    map over two. Returns None when written, else the reason it could not be drawn."""
+    done = [j for j in jobs if j["status"] == "ok" and _number(j["metrics"].get(metric)) is not None]
+    numeric = [k for k in swept if done and all(_number(j["overrides"].get(k)) is not None for j in done)]
+    if not done:
+        return f"no finished job measured {metric}"
+    if len(swept) not in (1, 2) or len(numeric) != len(swept):
+        return (f"a plot needs one or two numeric swept settings; this sweep varies {len(swept)} "
+                f"({', '.join(swept) or 'none'}), numeric: {', '.join(numeric) or 'none'}")
+    fig = Figure(figsize=(6, 4.2), dpi=100)
     ax = fig.add_subplot()
-    xs, ys = zip(*points)
-    ax.plot(xs, ys, "o-")
-    if min(xs) > 0 and max(xs) / min(xs) >= 10:
-        ax.set_xscale("log")
-    ax.set_xlabel(swept[0])
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
+    if len(swept) == 1:
+        points = sorted((_number(j["overrides"][swept[0]]), j["metrics"][metric]) for j in done)
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, "o-")
+        _axis(ax.xaxis, xs, ax.set_xscale)
+        ax.set_xlabel(swept[0])
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    else:
+        xs = sorted({_number(j["overrides"][swept[0]]) for j in done})
+        ys = sorted({_number(j["overrides"][swept[1]]) for j in done})
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for j in done:
+            grid[ys.index(_number(j["overrides"][swept[1]])), xs.index(_number(j["overrides"][swept[0]]))] = \
+                j["metrics"][metric]
+        image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+        fig.colorbar(image, ax=ax, label=metric)
+        for (row, col), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                ax.text(col, row, f"{value:.3g}", ha="center", va="center", color="white", fontsize=8)
+        ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs], rotation=30, ha="right")
+        ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+        ax.set_xlabel(swept[0])
+        ax.set_ylabel(swept[1])
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    return True
+    return None
+
+
+def _axis(axis, values, set_scale) -> None:
+    """Ticks at the swept values, written plainly (1e-4 -> 0.0001), on a log scale when they span a decade."""
+    if min(values) > 0 and max(values) / min(values) >= 10:
+        set_scale("log")
+    axis.set_major_locator(FixedLocator(sorted(set(values))))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    for label in axis.get_ticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
 
 
 def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -> str:
@@ -154,8 +185,10 @@ def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -
     with open(sweep_dir / "report.csv", "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     swept = [h for h in header[2:] if not h.startswith(("metrics/", "train/"))]
-    if metric and plot(jobs, swept, metric, sweep_dir / "report.png"):
-        text += f"\n\nPlot: {sweep_dir / 'report.png'}"
+    if metric:
+        title = f"{metric} ({direction} is best) over {', '.join(swept)}\n{sweep_dir}"
+        why_not = plot(jobs, swept, metric, sweep_dir / "report.png", title)
+        text += f"\n\nPlot: {sweep_dir / 'report.png'}" if why_not is None else f"\n\nNo plot: {why_not}."
     return text
 
 
