@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from gan_lightning.compose import compose_config
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, event_accumulator, event_tags, write_mnist
 
@@ -14,7 +15,8 @@ def test_mnist_preset_trains_and_logs_grids(preset, tmp_path):
     data_dir = write_mnist(tmp_path / "data", n=256)
     cfg = compose_cfg(
         tmp_path / "run",
-        [f"experiment={preset}", f"data.data_dir={data_dir}", "trainer.limit_train_batches=2"],
+        [f"experiment={preset}", f"data.data_dir={data_dir}", "trainer.limit_train_batches=2",
+         "callbacks.image_metrics.every_n_epochs=1"],
     )
     metrics = train(cfg)
 
@@ -59,3 +61,13 @@ def test_gaussian_fast_reaches_w1_below_0_05(tmp_path):
     metrics = train(compose_cfg(tmp_path, ["experiment=gaussian_fast", "trainer.max_epochs=30",
                                            "trainer.log_every_n_steps=20", "callbacks.samples.every_n_iterations=0"]))
     assert metrics["metrics/w1"] < 0.05, metrics
+
+
+def test_a_quick_mnist_run_skips_the_image_metrics_and_says_how_to_get_them(tmp_path, caplog):
+    """Shorter than the metrics' interval (5 epochs): no classifier training, no 10k-image FID at the end."""
+    data_dir = write_mnist(tmp_path / "data", n=256)
+    metrics = train(compose_config(["data=mnist", f"data.data_dir={data_dir}", "data.batch_size=8", "trainer=smoke",
+                                    "trainer.enable_progress_bar=false"], tmp_path / "run"))
+    assert "metrics/fid" not in metrics and SCALARS <= metrics.keys()
+    assert "Image metrics skipped: this run trained 1 epoch(s)" in caplog.text
+    assert "set it to 1 to measure" in caplog.text

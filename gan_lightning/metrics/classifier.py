@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -50,22 +52,28 @@ def default_cache_dir() -> Path:
 
 def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, test_images: torch.Tensor,
                      test_labels: torch.Tensor, epochs: int = 2, batch_size: int = 128, seed: int = 0,
-                     device: str | torch.device = "cpu") -> tuple[DigitClassifier, float]:
-    """Adam on uint8 (N, 1, 28, 28) images; returns the model (eval mode) and its accuracy on the held-out set."""
+                     device: str | torch.device = "cpu", log=None) -> tuple[DigitClassifier, float]:
+    """Adam on uint8 (N, 1, 28, 28) images; returns the model (eval mode) and its accuracy on the held-out set.
+    ``log`` (when given) hears the expected duration, measured on the first batches."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = DigitClassifier(train_images.shape[1]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     with torch.enable_grad():  # callers may be measuring under no_grad
-        _fit(model, optimizer, train_images, train_labels, epochs, batch_size, generator, device)
+        _fit(model, optimizer, train_images, train_labels, epochs, batch_size, generator, device, log)
     return model.eval(), accuracy(model, test_images, test_labels, device)
 
 
-def _fit(model, optimizer, train_images, train_labels, epochs, batch_size, generator, device) -> None:
-    for _ in range(epochs):
+def _fit(model, optimizer, train_images, train_labels, epochs, batch_size, generator, device, log=None) -> None:
+    batches = epochs * math.ceil(len(train_images) / batch_size)
+    started, timed = time.perf_counter(), 20
+    for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(train_images), generator=generator)
-        for start in range(0, len(order), batch_size):
+        for step, start in enumerate(range(0, len(order), batch_size)):
+            if log is not None and epoch == 0 and step == timed and batches > timed:
+                seconds = (time.perf_counter() - started) / timed * batches
+                log(f"Feature classifier: about {seconds:.0f} s for {batches} batches (measured on the first {timed})")
             index = order[start : start + batch_size]
             x, y = to_model_range(train_images[index]).to(device), train_labels[index].to(device)
             loss = F.cross_entropy(model(x), y)
@@ -107,8 +115,9 @@ def load_or_train(train_images: torch.Tensor, train_labels: torch.Tensor, test_i
         split = int(len(train_images) * 0.9)
         train_images, test_images = train_images[:split], train_images[split:]
         train_labels, test_labels = train_labels[:split], train_labels[split:]
-    log(f"Training the feature classifier on {len(train_images)} images ({epochs} epochs); cache: {path}")
-    model, acc = train_classifier(train_images, train_labels, test_images, test_labels, epochs=epochs)
+    log(f"Training the feature classifier for FID/KID on {len(train_images)} images ({epochs} epochs): once for "
+        f"these images, cached in {path}")
+    model, acc = train_classifier(train_images, train_labels, test_images, test_labels, epochs=epochs, log=log)
     info = {"data_key": key, "held_out_accuracy": acc, "train_images": len(train_images),
             "held_out_images": len(test_images), "epochs": epochs}
     cache_dir.mkdir(parents=True, exist_ok=True)
