@@ -53,15 +53,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     samples = generate_many(model, cfg.num_images, cfg.seed, cfg.use_ema)
+    many = generate_many(model, cfg.num_samples, cfg.seed, cfg.use_ema) if cfg.num_samples else None
     picture = out_dir / f"samples_seed{cfg.seed}.png"
     if samples.dim() == 4:
         save_image(image_grid(samples, cfg.nrow), picture)
-    else:
-        density_figure(None, samples.flatten().numpy(), None, fake_label="G(z)").savefig(picture)
+    else:  # a histogram: from the larger draw
+        drawn = many if many is not None and len(many) > len(samples) else samples
+        density_figure(None, drawn.flatten().numpy(), None, fake_label="G(z)").savefig(picture)
     written.append(picture)
-    if cfg.num_samples:
+    if many is not None:
         tensor_path = out_dir / f"samples_{cfg.num_samples}_seed{cfg.seed}.pt"
-        torch.save(generate_many(model, cfg.num_samples, cfg.seed, cfg.use_ema), tensor_path)
+        torch.save(many, tensor_path)
         written.append(tensor_path)
     for path in written:
         print(path)
