@@ -84,3 +84,11 @@ def test_race_finds_the_first_w1_check_under_the_threshold():
     assert easy["reached_at_iteration"] == 10 and 0 < easy["reached_after_s"] < easy["wall_s"]
     never = race("gaussian_fast", seed=0, threshold=0.0, overrides=short)
     assert never["reached_at_iteration"] is None and never["iterations"] == 30
+
+
+def test_the_project_side_runs_its_iterations_across_epoch_boundaries(tmp_path):
+    """512 digits at batch 64 make 8 iterations an epoch; 20 iterations take the project into its third epoch."""
+    iterations = 20
+    cfg = _workload_cfg("mnist_mlp", tmp_path, iterations, batch_size=64)
+    result = run_project(cfg.copy(), CPU, iterations, warmup=4)  # the stopwatch raises if fewer ran
+    assert result.seconds_per_iteration > 0 and result.wall_seconds > 0

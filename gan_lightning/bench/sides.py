@@ -86,8 +86,9 @@ def compose_workload(workload: str, mnist_root: str | None, batch_size: int | No
     if threads is not None:
         overrides.append(f"torch_threads={threads}")
     if workload.startswith("mnist"):
-        overrides += [f"data.data_dir={mnist_root}", "~callbacks.image_metrics", "trainer.max_epochs=1",
-                      f"trainer.limit_train_batches={iterations}"]
+        # Exactly `iterations` iterations, across epoch boundaries if need be (an epoch at batch 1024 is 58):
+        # max_steps counts optimizer steps, d_steps + g_steps per iteration (set below, once the model is known).
+        overrides += [f"data.data_dir={mnist_root}", "~callbacks.image_metrics", "trainer.max_epochs=-1"]
         if batch_size is not None:
             overrides.append(f"data.batch_size={batch_size}")
     else:  # whole epochs of the preset's length, as a user runs them
@@ -96,6 +97,8 @@ def compose_workload(workload: str, mnist_root: str | None, batch_size: int | No
             raise ValueError(f"gaussian_moments runs whole epochs of 100 iterations; got {iterations} iterations")
         overrides += [f"data.batches_per_epoch={per_epoch}", f"trainer.max_epochs={iterations // per_epoch}"]
     cfg = compose_config(overrides, output_dir)
+    if workload.startswith("mnist"):
+        cfg.trainer.max_steps = iterations * (cfg.model.d_steps + cfg.model.g_steps)
     if cfg.get("torch_threads") is None:
         cfg.torch_threads = torch.get_num_threads()
     return cfg
