@@ -1,11 +1,22 @@
 """Classic GANs on PyTorch Lightning + Hydra: conf -> data -> nets -> GAN step -> callbacks -> outputs."""
 
+import hashlib
+import os
+
 from omegaconf import OmegaConf
+
+# Set by a sweep when it starts (hydra_callbacks.SayWhereTheSweepWent) and read in its jobs, which launchers start
+# with the sweep's environment.
+SWEEP_NAME_VARIABLE = "GAN_LIGHTNING_SWEEP_NAME"
+SWEPT_KEYS_VARIABLE = "GAN_LIGHTNING_SWEPT_KEYS"
 
 
 def _default_run_name(*, _root_) -> str:
     """``<data>-<model>`` from Hydra's group choices: in the sweep's config they are under ``hydra.runtime``; in a
-    job's config (which has no ``hydra`` node) HydraConfig holds them."""
+    job's config (which has no ``hydra`` node) HydraConfig holds them. Inside a sweep every job takes the sweep's
+    name (recorded when it starts), so a sweep over ``data=`` or ``model=`` stays in one folder."""
+    if os.environ.get(SWEEP_NAME_VARIABLE):
+        return os.environ[SWEEP_NAME_VARIABLE]
     if "hydra" in _root_:
         choices = _root_.hydra.runtime.choices
     else:
@@ -19,28 +30,31 @@ OmegaConf.register_new_resolver("default_run_name", _default_run_name, replace=T
 
 
 def _sweep_job_dir(*, _root_) -> str:
-    """A sweep job's folder: its number and the values of the swept settings, e.g. ``1_model.g_lr=0.0002``, so that
-    folders and TensorBoard runs say what they ran. Swept settings are the command line's sweep overrides
-    (``a=1,2``, ``range(...)``, ...) and the sweeper's ``params`` (Optuna)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
+    """A sweep job's folder: its number and the values of the swept settings, e.g. ``1_model.g_lr@0.0002``, so that
+    folders and TensorBoard runs say what they ran. ``key@value`` joined by ``+``, because ``=`` and ``,`` in a path
+    would break it as a ``ckpt_path=`` override. Swept settings are the sweep's sweep overrides (``a=1,2``,
+    ``range(...)``) and the sweeper's ``params`` (Optuna), recorded by the sweep in an environment variable that
+    launchers pass to their workers (the command line is not theirs)."""
     hydra_node = _root_.hydra
     swept = set((hydra_node.get("sweeper") or {}).get("params") or {})
+    swept |= set(filter(None, os.environ.get(SWEPT_KEYS_VARIABLE, "").split(",")))
+    values = [o.replace("=", "@", 1) for o in hydra_node.overrides.task if o.split("=", 1)[0].lstrip("+~") in swept]
+    name = str(hydra_node.job.num) + ("_" + "+".join(values) if values else "")
+    name = name.replace("/", "_").replace(",", "+").replace("=", "@")
+    if len(name) > 120:  # file names stop at 255 bytes: keep the start, make the rest unique
+        name = f"{name[:100]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def swept_keys(task_overrides) -> list[str]:
+    """The settings a sweep's overrides vary (``a=1,2``, ``range(...)``, ``choice(...)``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     try:
-        overrides = OverridesParser.create().parse_overrides(list(hydra_node.overrides.hydra or [])
-                                                             + _command_line_overrides())
-        swept |= {o.key_or_group for o in overrides if o.is_sweep_override()}
-    except Exception:  # an unparsable command line leaves the job number alone
-        pass
-    values = [o for o in hydra_node.overrides.task if o.split("=", 1)[0].lstrip("+~") in swept]
-    name = "_".join([str(hydra_node.job.num), ",".join(values)]) if values else str(hydra_node.job.num)
-    return name.replace("/", "_")
-
-
-def _command_line_overrides() -> list[str]:
-    import sys
-
-    return [arg for arg in sys.argv[1:] if "=" in arg and not arg.startswith("-")]
+        parsed = OverridesParser.create().parse_overrides(list(task_overrides))
+    except Exception:  # Hydra itself reports an unparsable command line
+        return []
+    return sorted({o.key_or_group for o in parsed if o.is_sweep_override()})
 
 
 OmegaConf.register_new_resolver("sweep_job_dir", _sweep_job_dir, replace=True)

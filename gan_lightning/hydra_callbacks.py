@@ -2,12 +2,15 @@
 so a folder that cannot be created would otherwise end in Hydra's traceback."""
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from gan_lightning import SWEEP_NAME_VARIABLE, SWEPT_KEYS_VARIABLE, swept_keys
 from gan_lightning.preflight import why_not_creatable
 
 
@@ -30,12 +33,12 @@ class CheckOutputFolder(Callback):
 
 
 class SayWhereTheSweepWent(Callback):
-    """At the end of a sweep: its folder, the report command and the TensorBoard command."""
+    """At the end of a sweep, also one that a failed job ends: its folder, the report command and the TensorBoard
+    command. At its start, it records the swept settings for the job folders' names (``sweep_job_dir``)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        self.sweep_dir = str(config.hydra.sweep.dir)  # ${now:...} is cached: the folder Hydra makes
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        sweep_dir = getattr(self, "sweep_dir", None) or str(config.hydra.sweep.dir)
-        print(f"Sweep folder: {sweep_dir}\n  report:      python -m gan_lightning.report {sweep_dir}\n"
-              f"  TensorBoard: tensorboard --logdir {sweep_dir}", flush=True)
+        os.environ[SWEPT_KEYS_VARIABLE] = ",".join(swept_keys(config.hydra.overrides.task))
+        os.environ[SWEEP_NAME_VARIABLE] = str(config.name)  # every job lands in this sweep's folder
+        sweep_dir = str(config.hydra.sweep.dir)  # ${now:...} is cached: the folder Hydra makes
+        atexit.register(lambda: print(f"Sweep folder: {sweep_dir}\n  report:      python -m gan_lightning.report "
+                                      f"{sweep_dir}\n  TensorBoard: tensorboard --logdir {sweep_dir}", flush=True))

@@ -194,7 +194,7 @@ def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder, e.g. outputs/multirun/default/<time>")
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder, e.g. outputs/multirun/<name>/<time>")
     parser.add_argument("--metric", help="rank by this metric (default: the sweep's optimized_metric, or W1/FID)")
     parser.add_argument("--maximize", action="store_true", help="higher values are better")
     args = parser.parse_args(argv)

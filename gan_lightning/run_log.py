@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import warnings
 
+from lightning.pytorch.utilities import rank_zero_only
+
 log = logging.getLogger("gan_lightning")
 
 # Warnings that every run would print and that ask nothing of the user (matched by message, nothing broader).
@@ -19,7 +21,11 @@ NOISE_LOG_LINES = ("litlogger", "limit_train_batches=1.0)` was configured")
 
 
 class _DropNoise(logging.Filter):
+    """Drops Lightning's INFO lines listed above; everything else (other loggers, warnings, errors) passes."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("lightning") or record.levelno > logging.INFO:
+            return True
         message = record.getMessage()
         return not any(noise in message for noise in NOISE_LOG_LINES)
 
@@ -41,5 +47,6 @@ def set_up_run_log() -> None:
     logging.captureWarnings(True)  # the warnings that remain reach train.log too
 
 
+@rank_zero_only
 def say_where_the_run_went(output_dir: str) -> None:
     log.info(f"Run folder: {output_dir}  (TensorBoard: tensorboard --logdir {output_dir})")

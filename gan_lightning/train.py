@@ -131,22 +131,18 @@ def main(cfg: DictConfig) -> float | None:
     """Train; return ``cfg.optimized_metric`` (when set) so that a Hydra sweeper can optimise it."""
     set_up_run_log()
     try:
-        return _main(cfg)
-    finally:
-        say_where_the_run_went(cfg.paths.output_dir)
-
-
-def _main(cfg: DictConfig) -> float | None:
-    try:
         metrics = train(cfg)
     except TrainingInterrupted as err:
         _write_run_summary(cfg.paths.output_dir, {"status": "interrupted", "signal": err.signal_name,
                                                   "iteration": err.iteration, "checkpoint": err.checkpoint})
+        say_where_the_run_went(cfg.paths.output_dir)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     except Exception as err:
         if in_multirun() or not isinstance(err, INPUT_ERRORS):  # bad input on its own writes nothing but the log
             _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
+        if not isinstance(err, INPUT_ERRORS):  # it trained: what it wrote is worth a look
+            say_where_the_run_went(cfg.paths.output_dir)
         if isinstance(err, (*INPUT_ERRORS, FloatingPointError)):  # one clear message instead of a traceback
             if in_multirun():  # Hydra records the failed job, runs the others, prints this line, exits non-zero
                 raise JobFailed(f"error: {err}") from err
@@ -154,6 +150,7 @@ def _main(cfg: DictConfig) -> float | None:
             sys.exit(2 if isinstance(err, INPUT_ERRORS) else 1)
         raise
     _write_run_summary(cfg.paths.output_dir, {"status": "ok", "metrics": metrics})
+    say_where_the_run_went(cfg.paths.output_dir)
     if cfg.get("optimized_metric"):
         if cfg.optimized_metric not in metrics:
             raise KeyError(f"optimized_metric={cfg.optimized_metric!r} was not measured; got {sorted(metrics)}")

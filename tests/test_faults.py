@@ -171,7 +171,7 @@ def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
                      tmp_path)
     assert result.returncode != 0
     jobs = sweep_jobs(sweep)
-    assert jobs["1"].name == "1_model.g_lr=-1"
+    assert jobs["1"].name == "1_model.g_lr@-1"
     status = {job: json.loads((jobs[job] / "metrics.json").read_text()) for job in ("0", "1", "2")}
     assert status["0"]["status"] == status["2"]["status"] == "ok"
     assert status["1"]["status"] == "failed" and "model.g_lr=-1" in status["1"]["error"]
@@ -180,6 +180,7 @@ def test_a_failing_sweep_job_keeps_the_other_jobs_results(tmp_path):
         assert "metrics/w1" in status[job]["metrics"]
 
     # The sweep report ranks the finished jobs by W1 and lists the failed one last, marked, with its error.
+    assert f"Sweep folder: {sweep}" in result.stdout  # said also when a job failed
     text = report(sweep)
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and "job" not in line]
     rows = [[cell.strip() for cell in row] for row in rows]

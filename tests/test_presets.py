@@ -69,5 +69,5 @@ def test_a_quick_mnist_run_skips_the_image_metrics_and_says_how_to_get_them(tmp_
     metrics = train(compose_config(["data=mnist", f"data.data_dir={data_dir}", "data.batch_size=8", "trainer=smoke",
                                     "trainer.enable_progress_bar=false"], tmp_path / "run"))
     assert "metrics/fid" not in metrics and SCALARS <= metrics.keys()
-    assert "Image metrics skipped: this run trained 1 epoch(s)" in caplog.text
+    assert "Image metrics skipped: the run has 1 complete epoch(s)" in caplog.text
     assert "set it to 1 to measure" in caplog.text

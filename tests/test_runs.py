@@ -44,9 +44,15 @@ def test_multirun_sweep_over_learning_rates_makes_one_folder_per_job(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Sweep folder: {sweep_dir}" in result.stdout
     assert f"python -m gan_lightning.report {sweep_dir}" in result.stdout
+    # A job's checkpoint path works as an override: no "=" or "," in the folder names.
+    last = sweep_jobs(sweep_dir)["1"] / "checkpoints" / "last.ckpt"
+    resumed = run_cli([f"ckpt_path={last}", "trainer=cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+                       "data.batches_per_epoch=2", "model.g_lr=3e-4", f"hydra.run.dir={tmp_path / 'resumed'}"],
+                      tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     jobs = list(sweep_jobs(sweep_dir).values())
-    assert [p.name for p in jobs] == ["0_model.g_lr=0.0001", "1_model.g_lr=0.0003"]  # the swept value, not the rest
+    assert [p.name for p in jobs] == ["0_model.g_lr@0.0001", "1_model.g_lr@0.0003"]  # the swept value, not the rest
     for job, lr in zip(jobs, [1e-4, 3e-4]):
         assert OmegaConf.load(job / ".hydra" / "config.yaml").model.g_lr == lr
         assert list(job.rglob("events.out.tfevents.*")), f"no event file in {job}"
@@ -90,3 +96,13 @@ def test_one_progress_bar_counts_the_whole_run_and_continues_after_a_resume(tmp_
           extra_callbacks=[resumed])
     assert (resumed.train_progress_bar.initial, resumed.train_progress_bar.n) == (8, 12)
     assert resumed.train_progress_bar.total == 12
+
+
+@pytest.mark.slow
+def test_a_sweep_over_models_keeps_one_folder_named_by_the_swept_choice(tmp_path):
+    result = run_cli(["-m", "model=gaussian_raw,gaussian_fast", "trainer=cpu", "trainer.max_epochs=1",
+                      "trainer.enable_progress_bar=false", "data.batches_per_epoch=2"],
+                     tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    assert sorted(p.name for p in sweep_jobs(sweep).values()) == ["0_model@gaussian_raw", "1_model@gaussian_fast"]

@@ -18,7 +18,7 @@ def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     jobs = sweep_jobs(sweep)
-    assert sorted(p.name for p in jobs.values()) == ["0_model.g_lr=0.0001", "1_model.g_lr=0.0002"]
+    assert sorted(p.name for p in jobs.values()) == ["0_model.g_lr@0.0001", "1_model.g_lr@0.0002"]
     for job in jobs.values():
         assert list(job.rglob("events.out.tfevents.*"))
         assert (job / "checkpoints" / "last.ckpt").is_file()
@@ -35,4 +35,4 @@ def test_optuna_search_optimises_the_returned_metric(tmp_path):
     assert 0 < results["best_value"] < 10  # a W1 distance of G's samples to N(4, 1.25)
     names = sorted(p.name for p in sweep_jobs(sweep).values())  # the trial's sampled values name each folder
     assert [n.split("_", 1)[0] for n in names] == ["0", "1"]
-    assert all(all(k in n for k in ("model.d_lr=", "model.d_steps=", "model.g_lr=")) for n in names), names
+    assert all(all(k in n for k in ("model.d_lr@", "model.d_steps@", "model.g_lr@")) for n in names), names

@@ -81,10 +81,10 @@ class ImageMetrics(L.Callback):
 
     @rank_zero_only
     def on_train_end(self, trainer, pl_module) -> None:
-        epochs = trainer.current_epoch  # epochs completed by this fit (the loop counts the last one at its end)
+        epochs = trainer.current_epoch  # completed epochs of the whole run, a resumed one included
         if self.every_n_epochs > 1 and not self.metrics and epochs < self.every_n_epochs:
             # A quick run: measuring (and, the first time, training the classifier) would cost more than it trained.
-            rank_zero_info(f"Image metrics skipped: this run trained {epochs} epoch(s), fewer than "
+            rank_zero_info(f"Image metrics skipped: the run has {epochs} complete epoch(s), fewer than "
                            f"callbacks.image_metrics.every_n_epochs={self.every_n_epochs}; set it to 1 to measure "
                            "at the end of short runs, or remove them with ~callbacks.image_metrics")
             return

@@ -19,7 +19,11 @@ class RunProgressBar(TQDMProgressBar):
         per_epoch, epochs = self.total_train_batches, trainer.max_epochs
         finite = isinstance(per_epoch, int) or (isinstance(per_epoch, float) and math.isfinite(per_epoch))
         total = int(per_epoch) * epochs if finite and epochs is not None and epochs > 0 else None
-        done = int(per_epoch) * trainer.current_epoch if finite else 0  # a resumed run starts where it was
+        module = trainer.lightning_module
+        if trainer.max_steps > 0:  # max_steps counts optimizer steps: d_steps + g_steps per iteration
+            by_steps = trainer.max_steps // (module.hparams.d_steps + module.hparams.g_steps)
+            total = by_steps if total is None else min(total, by_steps)
+        done = module.iteration  # a resumed run starts where it was
         return Tqdm(desc=self._epoch(trainer), total=total, initial=done, position=2 * self.process_position,
                     disable=self.is_disabled, leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0,
                     bar_format=self.BAR_FORMAT)
