@@ -121,27 +121,21 @@ def stored_config(checkpoint: dict[str, Any], path: str | Path, key: str = "ckpt
     return checkpoint[CONFIG_KEY]
 
 
-def iter_targets(node: Any, key: str = ""):
-    """(config key, value) of every ``_target_`` in a nested dict/list config."""
-    if isinstance(node, dict):
-        if "_target_" in node:
-            yield f"{key}._target_" if key else "_target_", node["_target_"]
-        for child, value in node.items():
-            yield from iter_targets(value, f"{key}.{child}" if key else str(child))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from iter_targets(value, f"{key}[{i}]")
-
-
-def _interpolations(node: Any, key: str = ""):
+def config_leaves(node: Any, key: str = ""):
+    """(config key, value) of every leaf of a nested dict/list config, e.g. ``("model.generator._target_", ...)``."""
     if isinstance(node, dict):
         for child, value in node.items():
-            yield from _interpolations(value, f"{key}.{child}" if key else str(child))
+            yield from config_leaves(value, f"{key}.{child}" if key else str(child))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _interpolations(value, f"{key}[{i}]")
-    elif isinstance(node, str) and "${" in node:
+            yield from config_leaves(value, f"{key}[{i}]")
+    else:
         yield key, node
+
+
+def iter_targets(node: Any):
+    """(config key, value) of every ``_target_`` in a nested dict/list config."""
+    return ((key, value) for key, value in config_leaves(node) if key.rsplit(".", 1)[-1] == "_target_")
 
 
 def check_stored_targets(config: dict[str, Any], path: str | Path, key: str = "ckpt") -> None:
@@ -149,8 +143,9 @@ def check_stored_targets(config: dict[str, Any], path: str | Path, key: str = "c
 
     Configs are stored resolved, so an interpolation is refused too: OmegaConf's resolvers (``oc.decode``,
     ``oc.create``) could turn a harmless-looking string into a node with a ``_target_`` of its own."""
-    for name, value in _interpolations(config):
-        raise ConfigError(f"{key}={path}: refused: its stored config has an interpolation, {name}={value}")
+    for name, value in config_leaves(config):
+        if isinstance(value, str) and "${" in value:
+            raise ConfigError(f"{key}={path}: refused: its stored config has an interpolation, {name}={value}")
     for name, target in iter_targets(config):
         allowed = isinstance(target, str) and target.startswith(ALLOWED_TARGET_PACKAGES)
         if allowed:

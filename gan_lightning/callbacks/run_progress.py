@@ -33,12 +33,9 @@ class RunProgressBar(TQDMProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         bar = self.train_progress_bar
-        n = bar.n + 1
-        if n % self.refresh_rate == 0 or n == bar.total or batch_idx + 1 == self.total_train_batches:
-            bar.n = n
+        bar.n += 1  # counted every iteration, drawn every refresh_rate iterations and at each epoch's end
+        if bar.n % self.refresh_rate == 0 or bar.n == bar.total or batch_idx + 1 == self.total_train_batches:
             bar.set_postfix(self.get_metrics(trainer, pl_module))  # also redraws
-        else:
-            bar.n = n  # counted now, drawn at the next refresh
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.train_progress_bar.disable:
