@@ -35,3 +35,22 @@ def density_figure(real: np.ndarray | None, fake: np.ndarray, target: tuple[floa
     ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def scatter_figure(real: np.ndarray | None, fake: np.ndarray, centers: np.ndarray | None = None,
+                   fake_label: str = "G(fixed z)") -> Figure:
+    """2-D samples as points: real (if given) under generated, with the mode centres marked."""
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.add_subplot()
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.3, label=f"real (n={len(real)})")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.5, label=f"{fake_label} (n={len(fake)})")
+    if centers is not None:
+        ax.scatter(centers[:, 0], centers[:, 1], s=40, marker="x", c="k", label="modes")
+        span = np.abs(centers).max() * 1.5
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    return fig

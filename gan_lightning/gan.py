@@ -12,11 +12,20 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from gan_lightning.checkpoint import saved_checkpoint
-from gan_lightning.data import real_samples
+from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_int, is_number, require, require_int
 from gan_lightning.log_window import WindowSums
-from gan_lightning.losses import D_REDUCTIONS, G_LOSSES, discriminator_loss, r1_penalty
+from gan_lightning.losses import (
+    D_LOSSES,
+    D_READINGS,
+    D_REDUCTIONS,
+    G_LOSSES,
+    TWO_TARGET_LOSSES,
+    discriminator_loss,
+    gradient_penalty,
+    r1_penalty,
+)
 from gan_lightning.sampling import LATENT_DISTRIBUTIONS, draw_latent
 from gan_lightning.update_paths import choose_update_path
 
@@ -45,6 +54,7 @@ class GAN(L.LightningModule):
         d_steps: int = 1,
         g_steps: int = 1,
         g_loss: str = "non_saturating",
+        d_loss: str = "bce",
         real_label: float = 1.0,
         d_loss_reduction: str = "mean",
         num_fixed_samples: int = 64,
@@ -55,6 +65,8 @@ class GAN(L.LightningModule):
         reuse_fake: bool = False,
         direct_steps: bool = True,
         r1_gamma: float = 0.0,
+        gp_lambda: float = 0.0,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         self.check_settings(locals())
@@ -66,6 +78,7 @@ class GAN(L.LightningModule):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.g_loss = G_LOSSES[g_loss]
+        self.d_reading = D_READINGS[d_loss]
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_half_life_images else None
         self.iteration = 0
         self.window = WindowSums()
@@ -73,6 +86,9 @@ class GAN(L.LightningModule):
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_z", fixed)
+        if num_classes:  # the grid's labels: one row per class (registered only for conditional GANs)
+            per_class = num_fixed_samples // num_classes
+            self.register_buffer("fixed_y", torch.arange(num_classes).repeat_interleave(per_class))
 
     # ------------------------------------------------------------------------------------------------ settings
     @classmethod
@@ -87,15 +103,22 @@ class GAN(L.LightningModule):
         s = {**defaults, **settings}
         for key in ("d_steps", "g_steps", "latent_dim", "num_fixed_samples"):
             require_int(f"model.{key}", s.get(key))
+        require_int("model.num_classes", s["num_classes"], minimum=0)
+        require(s["num_classes"] == 0 or s["num_fixed_samples"] % s["num_classes"] == 0, "model.num_fixed_samples",
+                s["num_fixed_samples"], f"a conditional grid has one row per class: use a multiple of "
+                f"model.num_classes={s['num_classes']}")
         require(is_int(s["fixed_seed"]), "model.fixed_seed", s["fixed_seed"], "must be an integer")
         for key in ("g_lr", "d_lr"):
             require(is_number(s.get(key)) and s[key] > 0, f"model.{key}", s.get(key), "a learning rate must be > 0")
-        for key in ("r1_gamma", "grad_clip_norm", "ema_half_life_images"):
+        for key in ("r1_gamma", "gp_lambda", "grad_clip_norm", "ema_half_life_images"):
             value = s[key]
             require(value is None or (is_number(value) and value >= 0), f"model.{key}", value, "must be >= 0")
         require(is_number(s["real_label"]) and 0 < s["real_label"] <= 1, "model.real_label", s["real_label"],
                 "the target for real samples must be in (0, 1] (0.9 is one-sided label smoothing)")
-        for key, allowed in (("g_loss", G_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
+        require(s["real_label"] == 1 or s["d_loss"] in TWO_TARGET_LOSSES, "model.real_label", s["real_label"],
+                f"label smoothing needs a loss with targets ({', '.join(TWO_TARGET_LOSSES)}), not "
+                f"model.d_loss={s['d_loss']}")
+        for key, allowed in (("g_loss", G_LOSSES), ("d_loss", D_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
                              ("latent_distribution", LATENT_DISTRIBUTIONS)):
             require(s[key] in allowed, f"model.{key}", s[key], f"expected one of {', '.join(allowed)}")
         for key in ("check_finite", "reuse_fake", "direct_steps"):
@@ -110,25 +133,28 @@ class GAN(L.LightningModule):
     # ------------------------------------------------------------------------------------------- the algorithm
     def training_step(self, batch: Any, batch_idx: int) -> None:
         hp = self.hparams
-        real = real_samples(batch)
+        real, labels = real_samples(batch), real_labels(batch) if hp.num_classes else None
         if len(real) < hp.d_steps:
             raise ValueError(f"a batch of {len(real)} real samples cannot feed d_steps={hp.d_steps} D updates")
         opt_g, opt_d = self.optimizers()
 
         d_sums = torch.zeros(3, device=real.device)  # D loss, mean D(x), mean D(G(z)) over the D updates
         fake_finite = torch.ones((), dtype=torch.bool, device=real.device)
-        for i, real_chunk in enumerate(real.tensor_split(hp.d_steps)):
+        label_chunks = labels.tensor_split(hp.d_steps) if labels is not None else [None] * hp.d_steps
+        for i, (real_chunk, label_chunk) in enumerate(zip(real.tensor_split(hp.d_steps), label_chunks)):
             keep_graph = hp.reuse_fake and i == hp.d_steps - 1  # G's first update may judge this fake batch
-            loss, real_logits, fake_logits, fake = self.discriminator_update(opt_d, real_chunk, keep_graph)
-            d_sums += torch.stack([loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
-                                   torch.sigmoid(fake_logits.detach()).mean()])
+            loss, real_out, fake_out, fake, fake_labels = self.discriminator_update(opt_d, real_chunk, label_chunk,
+                                                                                    keep_graph)
+            d_sums += torch.stack([loss.detach(), self.d_reading(real_out.detach()).mean(),
+                                   self.d_reading(fake_out.detach()).mean()])
             if hp.check_finite:
                 fake_finite &= torch.isfinite(fake).all()
 
         batch_size = len(real) // hp.d_steps
         g_loss = torch.zeros((), device=real.device)
         for j in range(hp.g_steps):
-            g_loss += self.generator_update(opt_g, batch_size, fake if hp.reuse_fake and j == 0 else None).detach()
+            reused = (fake, fake_labels) if hp.reuse_fake and j == 0 else (None, None)
+            g_loss += self.generator_update(opt_g, batch_size, *reused).detach()
 
         if hp.check_finite:
             self.stop_if_not_finite(fake_finite, d_sums[0], g_loss)
@@ -139,30 +165,45 @@ class GAN(L.LightningModule):
         d_means = d_sums / hp.d_steps
         self.log_window_means(torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]]), len(real))
 
-    def discriminator_update(self, opt_d, real: torch.Tensor, keep_graph: bool = False):
-        """One D update on ``real`` and G(fresh z); with ``keep_graph`` the returned fake batch keeps G's graph."""
+    def discriminator_update(self, opt_d, real: torch.Tensor, labels: torch.Tensor | None = None,
+                             keep_graph: bool = False):
+        """One D update on ``real`` (with its ``labels`` when conditional) and G(fresh z); with ``keep_graph`` the
+        returned fake batch keeps G's graph."""
+        hp = self.hparams
+        fake_labels = self.sample_labels(len(real))
         with torch.set_grad_enabled(keep_graph):
-            fake = self.generator(self.sample_latent(len(real)))
+            fake = self.run_generator(self.sample_latent(len(real)), fake_labels)
         with self.toggled_optimizer(opt_d):  # G frozen
-            if self.hparams.r1_gamma:
+            if hp.r1_gamma:
                 real = real.detach().requires_grad_(True)
-            real_logits = self.discriminator(real)
-            fake_logits = self.discriminator(fake.detach())
-            loss = discriminator_loss(real_logits, fake_logits, self.hparams.real_label,
-                                      self.hparams.d_loss_reduction)
-            if self.hparams.r1_gamma:
-                loss = loss + self.hparams.r1_gamma / 2 * r1_penalty(real_logits, real)
+            real_out = self.run_discriminator(real, labels)
+            fake_out = self.run_discriminator(fake.detach(), fake_labels)
+            loss = discriminator_loss(real_out, fake_out, hp.real_label, hp.d_loss_reduction, hp.d_loss)
+            if hp.r1_gamma:
+                loss = loss + hp.r1_gamma / 2 * r1_penalty(real_out, real)
+            if hp.gp_lambda:  # interpolates judged with the real labels (all of them when unconditional)
+                loss = loss + hp.gp_lambda * gradient_penalty(lambda x: self.run_discriminator(x, labels), real, fake)
             self.update(opt_d, loss)
-        return loss, real_logits, fake_logits, fake
+        return loss, real_out, fake_out, fake, fake_labels
 
-    def generator_update(self, opt_g, n: int, fake: torch.Tensor | None = None) -> torch.Tensor:
+    def generator_update(self, opt_g, n: int, fake: torch.Tensor | None = None,
+                         fake_labels: torch.Tensor | None = None) -> torch.Tensor:
         """One G update through D on G(fresh z), or on ``fake`` (a batch that still carries G's graph)."""
         with self.toggled_optimizer(opt_g):  # D frozen
             if fake is None:
-                fake = self.generator(self.sample_latent(n))
-            loss = self.g_loss(self.discriminator(fake))
+                fake_labels = self.sample_labels(n)
+                fake = self.run_generator(self.sample_latent(n), fake_labels)
+            loss = self.g_loss(self.run_discriminator(fake, fake_labels))
             self.update(opt_g, loss)
         return loss
+
+    # A conditional GAN's nets take the class labels as a second argument: G(z, y), D(x, y).
+    def run_generator(self, z: torch.Tensor, labels: torch.Tensor | None = None, net: nn.Module | None = None):
+        net = self.generator if net is None else net
+        return net(z) if labels is None else net(z, labels)
+
+    def run_discriminator(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.discriminator(x) if labels is None else self.discriminator(x, labels)
 
     # ------------------------------------------------------------------------------------------ around the steps
     def configure_optimizers(self):
@@ -240,18 +281,30 @@ class GAN(L.LightningModule):
         device = generator.device if generator is not None else self.device
         return draw_latent(n, self.hparams.latent_dim, self.hparams.latent_distribution, device, generator)
 
+    def sample_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """``n`` uniformly drawn class labels for a conditional GAN; None for an unconditional one."""
+        if not self.hparams.num_classes:
+            return None
+        device = generator.device if generator is not None else self.device
+        return torch.randint(self.hparams.num_classes, (n,), device=device, generator=generator)
+
     @torch.no_grad()
-    def generate(self, z: torch.Tensor | None = None, use_ema: bool = True) -> torch.Tensor:
-        """G(z) in eval mode (BatchNorm running statistics, no dropout), without autograd; ``fixed_z`` by default.
+    def generate(self, z: torch.Tensor | None = None, use_ema: bool = True,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) in eval mode (BatchNorm running statistics, no dropout), without autograd; ``fixed_z`` (and, for a
+        conditional GAN, ``fixed_y``: one row of the grid per class) by default.
 
         Uses the EMA generator when there is one (unless ``use_ema`` is false).
         """
-        z = self.fixed_z if z is None else z
+        if z is None:
+            z, labels = self.fixed_z, getattr(self, "fixed_y", None)
+        if self.hparams.num_classes and labels is None:
+            raise ValueError(f"this GAN is conditional ({self.hparams.num_classes} classes): give the labels")
         net = self.generator_ema if use_ema and self.generator_ema is not None else self.generator
         was_training = net.training
         net.eval()
         try:
-            return net(z)
+            return self.run_generator(z, labels, net)
         finally:
             net.train(was_training)
 

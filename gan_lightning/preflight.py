@@ -36,9 +36,11 @@ def check_config(cfg: DictConfig, data_name: str) -> None:
     check_data_settings(cfg, data_name)
     check_trainer_settings(cfg)
     precision = str(OmegaConf.select(cfg, "trainer.precision"))
-    if OmegaConf.select(cfg, "model.r1_gamma") and precision in ("16-mixed", "16", "16-true"):
-        raise ConfigError(f"model.r1_gamma={cfg.model.r1_gamma} with trainer.precision={cfg.trainer.precision}: R1's "
-                          "input gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
+    for key, what in (("r1_gamma", "R1's"), ("gp_lambda", "the gradient penalty's")):
+        value = OmegaConf.select(cfg, f"model.{key}")
+        if value and precision in ("16-mixed", "16", "16-true"):
+            raise ConfigError(f"model.{key}={value} with trainer.precision={cfg.trainer.precision}: {what} input "
+                              "gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
     check_writable(Path(cfg.paths.output_dir))
     for key, folder in _output_folders(cfg):  # not made now: a refused run leaves no empty folders behind
         why = why_not_creatable(Path(folder))
@@ -133,12 +135,14 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
     try:
         with torch.no_grad():
             # Own RNG: checking must not shift the random stream that training then draws from.
-            z = model.sample_latent(batch_size, generator=torch.Generator().manual_seed(0))
-            fake = model.generator.eval()(z)
+            rng = torch.Generator().manual_seed(0)
+            z, labels = model.sample_latent(batch_size, generator=rng), model.sample_labels(batch_size, generator=rng)
+            fake = model.run_generator(z, labels, model.generator.eval())
             if tuple(fake.shape[1:]) != tuple(sample_shape):
                 raise ConfigError(f"model={model_name} makes samples of shape {list(fake.shape[1:])} but "
                                   f"data={data_name} has samples of shape {list(sample_shape)}")
-            model.discriminator.eval()(torch.zeros(batch_size, *sample_shape))
+            model.discriminator.eval()
+            model.run_discriminator(torch.zeros(batch_size, *sample_shape), labels)
         batch_norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
         norms = [m for m in model.modules() if isinstance(m, batch_norms)]
         if norms and batch_size < 2:
@@ -152,6 +156,15 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
         ) from err
     finally:
         model.train()
+
+
+def check_labels(model, datamodule, data_name: str) -> None:
+    """A conditional GAN needs data whose batches carry as many classes as it has (``num_classes`` of the
+    DataModule: 10 for MNIST)."""
+    wanted, has = getattr(model.hparams, "num_classes", 0), getattr(datamodule, "num_classes", 0)
+    if wanted and wanted != has:
+        raise ConfigError(f"model.num_classes={wanted}: a conditional GAN needs data with {wanted} classes; "
+                          f"data={data_name} has " + (f"{has}" if has else "no labels"))
 
 
 def in_multirun() -> bool:

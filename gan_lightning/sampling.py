@@ -16,11 +16,25 @@ def draw_latent(n: int, latent_dim: int, distribution: str, device: torch.device
     return z * 2 - 1 if distribution == "uniform_symmetric" else z
 
 
+def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
+    """Labels 0, 1, ..., num_classes - 1, 0, 1, ...: every class equally often (as far as ``n`` allows)."""
+    return torch.arange(n) % num_classes
+
+
 @torch.no_grad()
-def generate_many(model, n: int, seed: int, use_ema: bool = True, chunk: int = 1000) -> torch.Tensor:
+def generate_many(model, n: int, seed: int, use_ema: bool = True, chunk: int = 1000,
+                  labels: torch.Tensor | None = None) -> torch.Tensor:
     """``n`` samples of ``model`` (a GAN) from latents seeded by ``seed``, in eval mode, as float32 on the CPU.
 
-    Drawn ``chunk`` at a time, so memory does not grow with ``n``; the same seed gives the same samples."""
+    A conditional GAN draws sample i of class ``labels[i]`` (default: ``balanced_labels``). Drawn ``chunk`` at a
+    time, so memory does not grow with ``n``; the same seed gives the same samples."""
+    classes = model.hparams.get("num_classes", 0)
+    if classes and labels is None:
+        labels = balanced_labels(n, classes)
     generator = torch.Generator(device=model.device).manual_seed(seed)
-    return torch.cat([model.generate(model.sample_latent(min(chunk, n - start), generator=generator), use_ema)
-                      .float().cpu() for start in range(0, n, chunk)])
+    parts = []
+    for start in range(0, n, chunk):
+        z = model.sample_latent(min(chunk, n - start), generator=generator)
+        y = labels[start : start + len(z)].to(model.device) if labels is not None else None
+        parts.append(model.generate(z, use_ema, y).float().cpu())
+    return torch.cat(parts)

@@ -24,6 +24,7 @@ from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.errors import ConfigError, TrainingInterrupted, is_int, require
 from gan_lightning.preflight import (
     check_config,
+    check_labels,
     check_memory,
     check_model_fits_data,
     check_trainer,
@@ -85,6 +86,7 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, 
     model = _build(cfg.model, f"model={model_name} cannot be built for data={data_name}")
     datamodule = _build(cfg.data, f"data={data_name}")
     prepare_data_early(datamodule)
+    check_labels(model, datamodule, data_name)
     check_model_fits_data(model, cfg.data.sample_shape, cfg.data.batch_size, model_name, data_name)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)

@@ -59,3 +59,14 @@ def test_ten_thousand_copies_of_one_digit_are_one_mode(digits):
     assert scores["modes"] == 1 and scores["max_class_share"] == 1.0
     assert scores["kl_uniform"] == pytest.approx(torch.log(torch.tensor(10.0)).item())
     assert scores["inception_score"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_label_accuracy_is_the_share_classified_as_requested(digits):
+    """Real digits "requested" with their true labels score the classifier's accuracy; with every label shifted by
+    one they score (almost) nothing. Without requested labels there is no label_accuracy."""
+    classifier, info, real, other_real, labels = digits
+    right = image_quality(classifier, real, other_real, requested_labels=labels)
+    wrong = image_quality(classifier, real, other_real, requested_labels=(labels + 1) % 10)
+    assert right["label_accuracy"] == pytest.approx(info["held_out_accuracy"])
+    assert wrong["label_accuracy"] <= 1 - info["held_out_accuracy"]
+    assert "label_accuracy" not in image_quality(classifier, real, other_real)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lightning.losses import discriminator_loss, generator_loss, r1_penalty
+from gan_lightning.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from gan_lightning.nets import MLP, BatchDiscriminator, DCGANDiscriminator, DCGANGenerator, Moments, SquaredDeviations
 
 
@@ -80,3 +80,98 @@ def test_r1_penalty_is_the_mean_squared_input_gradient_and_trains_d():
     assert penalty.item() == pytest.approx(1 + 4 + 0.25)
     penalty.backward()
     assert torch.allclose(d.weight.grad, 2 * d.weight)  # d||w||^2 / dw
+
+
+# ---------------------------------------------------------------------- hinge, Wasserstein, least squares, penalty
+def test_d_losses_on_known_outputs():
+    real, fake = torch.tensor([[2.0], [0.5], [-1.0]]), torch.tensor([[-3.0], [0.0], [1.5]])
+    # hinge: mean relu(1 - D(x)) = (0 + 0.5 + 2) / 3, mean relu(1 + D(G(z))) = (0 + 1 + 2.5) / 3; always added
+    assert discriminator_loss(real, fake, kind="hinge").item() == pytest.approx(2.5 / 3 + 3.5 / 3)
+    assert discriminator_loss(real, fake, reduction="mean", kind="hinge").item() == pytest.approx(6 / 3)
+    # wasserstein: E[D(G(z))] - E[D(x)] = -0.5 - 0.5
+    assert discriminator_loss(real, fake, kind="wasserstein").item() == pytest.approx(-1.0)
+    # least squares: ((2-1)^2 + 0.25 + 4) / 3 and (9 + 0 + 2.25) / 3, averaged by default, added with "sum"
+    real_term, fake_term = 5.25 / 3, 11.25 / 3
+    assert discriminator_loss(real, fake, kind="least_squares").item() == pytest.approx((real_term + fake_term) / 2)
+    assert discriminator_loss(real, fake, reduction="sum", kind="least_squares").item() == pytest.approx(
+        real_term + fake_term)
+    # bce stays the default kind
+    assert torch.equal(discriminator_loss(real, fake), discriminator_loss(real, fake, kind="bce"))
+
+
+def test_g_losses_on_known_outputs():
+    fake = torch.tensor([[-3.0], [0.0], [1.5]])
+    assert generator_loss(fake, "hinge").item() == pytest.approx(0.5)  # -E[D(G(z))]
+    assert generator_loss(fake, "wasserstein").item() == pytest.approx(0.5)
+    assert generator_loss(fake, "least_squares").item() == pytest.approx((16 + 1 + 0.25) / 3)
+
+
+def test_gradient_penalty_on_a_linear_critic():
+    """D(x) = w . x has gradient w everywhere: the penalty is (||w|| - 1)^2 at any interpolate, 0 for a unit w,
+    and its gradient reaches w (D's update descends it)."""
+    critic = nn.Linear(4, 1, bias=False)
+    real, fake = torch.randn(32, 4), torch.randn(32, 4) + 3
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[3.0, 0.0, -4.0, 0.0]]))  # norm 5
+    penalty = gradient_penalty(critic, real, fake)
+    assert penalty.item() == pytest.approx(16.0)
+    penalty.backward()
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    assert torch.allclose(critic.weight.grad, 2 * 4 * critic.weight.detach() / 5)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[0.6, 0.0, 0.8, 0.0]]))
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gradient_penalty_is_taken_between_real_and_fake():
+    """The critic sees each interpolate on the segment from G(z) to x (images: one eps per sample)."""
+    seen = []
+
+    def critic(x):
+        seen.append(x.detach())
+        return x.flatten(1).sum(1, keepdim=True)
+
+    real, fake = torch.zeros(64, 1, 2, 2), torch.ones(64, 1, 2, 2)
+    gradient_penalty(critic, real, fake)
+    between = seen[0]
+    assert between.shape == real.shape and between.min() >= 0 and between.max() <= 1
+    assert torch.equal(between, between[:, :, :1, :1].expand_as(between))  # one eps per sample
+    assert between.flatten(1)[:, 0].std() > 0.2  # eps drawn per sample, uniform on (0, 1)
+
+
+def _largest_singular_values(net: nn.Module) -> list[float]:
+    weights = [m.weight for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return [torch.linalg.matrix_norm(w.detach().flatten(1), ord=2).item() for w in weights]
+
+
+def test_spectral_norm_bounds_each_layer_of_the_mlp_discriminator():
+    torch.manual_seed(0)
+    normed = MLP([1, 28, 28], [512, 256], [1], spectral_norm=True)
+    with torch.no_grad():  # weights far from norm 1, so the normalisation has work to do
+        for layer in normed.net:
+            if isinstance(layer, nn.Linear):
+                layer.parametrizations.weight.original.mul_(5)
+    assert min(torch.linalg.matrix_norm(layer.parametrizations.weight.original, ord=2).item()
+               for layer in normed.net if isinstance(layer, nn.Linear)) > 2
+    x = torch.randn(8, 1, 28, 28)
+    for _ in range(30):  # one power iteration per training forward
+        normed(x)
+    assert _largest_singular_values(normed) == pytest.approx([1.0, 1.0, 1.0], abs=0.02)
+    # 1-Lipschitz layers and LeakyReLU: |D(x) - D(y)| <= ||x - y||
+    normed.eval()
+    y = torch.randn(8, 1, 28, 28)
+    assert ((normed(x) - normed(y)).abs().flatten() <= (x - y).flatten(1).norm(dim=1) * 1.02).all()
+    assert "parametrizations.weight.original" in "".join(normed.state_dict())
+
+
+def test_spectral_norm_dcgan_discriminator_without_batch_norm():
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(spectral_norm=True, batch_norm=False)
+    assert not [m for m in d.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(nn.utils.parametrize.is_parametrized(m, "weight") for m in d.modules() if isinstance(m, nn.Conv2d))
+    x = torch.randn(4, 1, 28, 28)
+    for _ in range(30):
+        d(x)
+    # The parametrization divides the (reshaped) kernel by its largest singular value.
+    assert _largest_singular_values(d) == pytest.approx([1.0, 1.0, 1.0], abs=0.02)
+    assert d(x).shape == (4, 1)

@@ -10,7 +10,8 @@ from tests.conftest import compose_cfg, event_accumulator, event_tags, write_mni
 SCALARS = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
 
 
-@pytest.mark.parametrize("preset", ["mnist_mlp", "mnist_simple", "mnist_dropout", "mnist_dcgan"])
+@pytest.mark.parametrize("preset", ["mnist_mlp", "mnist_simple", "mnist_dropout", "mnist_dcgan", "mnist_wgan_gp",
+                                    "mnist_cgan"])
 def test_mnist_preset_trains_and_logs_grids(preset, tmp_path):
     data_dir = write_mnist(tmp_path / "data", n=256)
     cfg = compose_cfg(

@@ -3,7 +3,8 @@
 Same data path (the DataModule's uint8 loader, scaled to [-1, 1] after the transfer), same update order, losses
 and finiteness check as ``GAN.training_step``, but plain ``backward()``/``step()`` calls and no Lightning loop,
 hooks, logging, progress bar, sample grids or checkpoints. Side A minus this loop is what the framework path and
-what it does for the user cost per iteration. (No R1, EMA or clipping: it refuses presets that use them.)
+what it does for the user cost per iteration. (No R1, gradient penalty, labels, EMA or clipping: it refuses presets
+that use them.)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from gan_lightning.sampling import draw_latent
 def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
               iterations: int, device: torch.device, tick) -> None:
     """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``)."""
-    for key in ("r1_gamma", "ema_half_life_images", "grad_clip_norm"):
+    for key in ("r1_gamma", "gp_lambda", "num_classes", "ema_half_life_images", "grad_clip_norm"):
         if model.get(key):
             raise ValueError(f"the bare loop does not implement model.{key}; benchmark presets without it")
     d_steps, g_steps, reuse = model.d_steps, model.g_steps, model.get("reuse_fake", False)
@@ -35,7 +36,7 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
                 fake = generator(latent(len(chunk)))
             generator.requires_grad_(False)
             loss = discriminator_loss(discriminator(chunk), discriminator(fake.detach()), model.real_label,
-                                      model.d_loss_reduction)
+                                      model.d_loss_reduction, model.get("d_loss", "bce"))
             opt_d.zero_grad(set_to_none=True)
             loss.backward()
             opt_d.step()

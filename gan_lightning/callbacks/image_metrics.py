@@ -1,4 +1,5 @@
-"""Every N epochs and at the end: FID, KID, IS, mode coverage and KL(p(y) || uniform) of G against the real data."""
+"""Every N epochs and at the end: FID, KID, IS, mode coverage and KL(p(y) || uniform) of G against the real data,
+and for a conditional GAN the share of samples the classifier puts in the class they were asked for."""
 from __future__ import annotations
 
 import lightning as L
@@ -10,12 +11,14 @@ from gan_lightning.data import to_model_range
 from gan_lightning.errors import is_int, require, require_int
 from gan_lightning.metrics.classifier import load_or_train
 from gan_lightning.metrics.image_quality import image_quality, inception_fid
-from gan_lightning.sampling import generate_many
+from gan_lightning.sampling import balanced_labels, generate_many
 
 
 class ImageMetrics(L.Callback):
     """Measures ``num_samples`` generated images (eval mode, EMA generator when there is one) against as many real
-    training images, in the feature space of the project's digit classifier (trained on first use and cached,
+    training images (a conditional GAN's samples: every class equally often, ``metrics/label_accuracy`` says how
+    many the classifier puts in their requested class), in the feature space of the project's digit classifier
+    (trained on first use and cached,
     keyed by the exact training images). Logs ``metrics/<name>`` to TensorBoard at the current iteration and keeps
     the latest values in ``self.metrics`` (returned by ``train()``, written to metrics.json and the hparams view).
     Runs on rank zero; does nothing on data that are not images. ``inception_fid=True`` adds the standard
@@ -61,9 +64,11 @@ class ImageMetrics(L.Callback):
         if pl_module.iteration == self._measured_at or not self._prepare(trainer):
             return
         self._measured_at = pl_module.iteration
-        fake = generate_many(pl_module, self.num_samples, self.seed)
+        classes = pl_module.hparams.get("num_classes", 0)
+        labels = balanced_labels(self.num_samples, classes) if classes else None
+        fake = generate_many(pl_module, self.num_samples, self.seed, labels=labels)
         classifier = self._classifier.to(pl_module.device)
-        scores = image_quality(classifier, self._real, fake)
+        scores = image_quality(classifier, self._real, fake, requested_labels=labels)
         if self.inception_fid:  # the standard Inception FID: needs torch-fidelity and downloadable weights
             scores["inception_fid"] = inception_fid(self._real, fake, device=pl_module.device)
         writer = tensorboard_writer(trainer)

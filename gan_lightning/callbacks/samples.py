@@ -12,8 +12,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from gan_lightning.callbacks.writer import tensorboard_writer
 from gan_lightning.data import real_samples
 from gan_lightning.errors import require_int
-from gan_lightning.figures import density_figure, image_grid
-from gan_lightning.metrics import gaussian_distances
+from gan_lightning.figures import density_figure, image_grid, scatter_figure
+from gan_lightning.metrics import gaussian_distances, mode_coverage
 
 
 class SampleLogger(L.Callback):
@@ -23,8 +23,10 @@ class SampleLogger(L.Callback):
     (N, 1) become a figure ``samples/density`` of real and generated histograms, and scalars ``samples/mean`` and
     ``samples/std`` of the generated samples; when the data module names its target N(mean, std), also
     ``metrics/w1``, ``metrics/ks``, ``metrics/mean_error`` and ``metrics/std_error`` of G(fixed z) against it (the
-    latest values are kept in ``self.metrics``, which ``train()`` returns). G runs in eval mode without
-    gradients (``GAN.generate``).
+    latest values are kept in ``self.metrics``, which ``train()`` returns). 2-D samples of a mixture (data=ring,
+    grid) become a scatter figure ``samples/scatter`` over the real samples and the mode centres, and metrics
+    ``metrics/modes_covered`` and ``metrics/high_quality_share`` (``gan_lightning.metrics.mixture``). A conditional
+    GAN's grid has one row per class. G runs in eval mode without gradients (``GAN.generate``).
     """
 
     def __init__(self, every_n_iterations: int = 500, max_images: int = 64, bins: int = 100) -> None:
@@ -63,19 +65,28 @@ class SampleLogger(L.Callback):
             return
         self._last_logged = step
         fake = pl_module.generate().float().cpu()
+        datamodule = trainer.datamodule
+        metrics = {}
         if fake.dim() == 4:
-            writer.add_image("samples/fake", image_grid(fake[: self.max_images]), step)
-        else:
+            classes = pl_module.hparams.get("num_classes", 0)
+            if classes:  # one row per class: the whole fixed batch, num_fixed_samples / num_classes per row
+                writer.add_image("samples/fake", image_grid(fake, len(fake) // classes), step)
+            else:
+                writer.add_image("samples/fake", image_grid(fake[: self.max_images]), step)
+        elif fake.dim() == 2 and fake.shape[1] == 1:
             writer.add_scalar("samples/mean", fake.mean().item(), step)
             writer.add_scalar("samples/std", fake.std().item(), step)
-        datamodule = trainer.datamodule
-        target = (datamodule.mean, datamodule.std) if hasattr(datamodule, "std") else None
-        if fake.dim() == 2 and fake.shape[1] == 1:
+            target = (datamodule.mean, datamodule.std) if hasattr(datamodule, "mean") else None
             if target is not None:
-                for name, value in gaussian_distances(fake, *target).items():
-                    self.metrics[f"metrics/{name}"] = value
-                    writer.add_scalar(f"metrics/{name}", value, step)
+                metrics = gaussian_distances(fake, *target)
             if self._real is not None:
                 figure = density_figure(self._real.flatten().numpy(), fake.flatten().numpy(), target, self.bins)
                 writer.add_figure("samples/density", figure, step)
+        elif fake.dim() == 2 and fake.shape[1] == 2 and hasattr(datamodule, "centers"):
+            metrics = mode_coverage(fake, datamodule.centers, datamodule.std)
+            real = self._real.numpy() if self._real is not None else None
+            writer.add_figure("samples/scatter", scatter_figure(real, fake.numpy(), datamodule.centers.numpy()), step)
+        for name, value in metrics.items():
+            self.metrics[f"metrics/{name}"] = value
+            writer.add_scalar(f"metrics/{name}", value, step)
         writer.flush()

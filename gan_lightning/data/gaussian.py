@@ -1,61 +1,29 @@
 """The 1-D Gaussian target of "GANs in 50 lines": an endless, seeded stream of N(mean, std) batches."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from gan_lightning.errors import is_int, is_number, require, require_int
+from gan_lightning.data.stream import SampleStream, StreamDataModule
+from gan_lightning.errors import is_int, is_number, require
 
 
-class GaussianStream(IterableDataset):
-    """``batches_per_epoch`` batches of shape ``(batch_size, *sample_shape)`` per pass, drawn iid from N(mean, std).
+class GaussianStream(SampleStream):
+    """Batches of shape ``(batch_size, *sample_shape)`` drawn iid from N(mean, std) (seeding: ``SampleStream``)."""
 
-    The samples of one pass come from a generator seeded by (seed, rank, worker, epoch): every DDP rank and every
-    dataloader worker draws its own numbers, each epoch new ones, and a run started with the same seed sees the
-    same stream. The epoch is ``start_epoch`` plus the number of passes this object has made (the DataModule sets
-    ``start_epoch`` from the trainer, so a resumed run does not replay epoch 0).
-    """
-
-    def __init__(
-        self,
-        mean: float,
-        std: float,
-        batch_size: int,
-        batches_per_epoch: int,
-        sample_shape: Sequence[int] = (1,),
-        seed: int = 0,
-        rank: int = 0,
-        start_epoch: int = 0,
-    ) -> None:
+    def __init__(self, mean: float, std: float, batch_size: int, batches_per_epoch: int,
+                 sample_shape: Sequence[int] = (1,), seed: int = 0, rank: int = 0, start_epoch: int = 0) -> None:
+        super().__init__(batch_size, batches_per_epoch, seed, rank, start_epoch)
         self.mean, self.std = mean, std
-        self.batch_size, self.batches_per_epoch = batch_size, batches_per_epoch
         self.sample_shape = tuple(sample_shape)
-        self.seed, self.rank, self.start_epoch = seed, rank, start_epoch
-        self._passes = 0
 
-    def __len__(self) -> int:
-        return self.batches_per_epoch
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        info = get_worker_info()
-        worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        epoch = self.start_epoch + self._passes
-        self._passes += 1
-        entropy = np.random.SeedSequence([self.seed, self.rank, worker, epoch]).generate_state(2, np.uint64)[0]
-        generator = torch.Generator().manual_seed(int(entropy))
-        for _ in range(worker, self.batches_per_epoch, num_workers):
-            yield torch.randn((self.batch_size, *self.sample_shape), generator=generator) * self.std + self.mean
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, *self.sample_shape), generator=generator) * self.std + self.mean
 
 
-class GaussianDataModule(L.LightningDataModule):
-    """Real samples for the 1-D Gaussian GAN, batched as ``gan_lightning.data`` describes.
-
-    An epoch is ``batches_per_epoch`` iterations on every rank (the stream is endless; this sets the epoch length).
-    """
+class GaussianDataModule(StreamDataModule):
+    """Real samples for the 1-D Gaussian GAN, batched as ``gan_lightning.data`` describes."""
 
     def __init__(
         self,
@@ -68,37 +36,13 @@ class GaussianDataModule(L.LightningDataModule):
         seed: int = 0,
         sample_shape: Sequence[int] = (1,),
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, d_steps, batches_per_epoch, num_workers, seed)
         require(is_number(mean), "data.mean", mean, "must be a number")
         require(is_number(std) and std > 0, "data.std", std, "the target Gaussian needs std > 0")
         require(len(sample_shape) > 0 and all(is_int(n) and n >= 1 for n in sample_shape), "data.sample_shape",
                 list(sample_shape), "must be a list of integers >= 1")
-        require_int("data.batch_size", batch_size)
-        require_int("data.batches_per_epoch", batches_per_epoch)
-        require_int("data.d_steps", d_steps)
-        require_int("data.num_workers", num_workers, minimum=0)
-        require_int("data.seed", seed, minimum=0)
         self.mean, self.std = mean, std
-        self.batch_size, self.d_steps = batch_size, d_steps
-        self.batches_per_epoch = batches_per_epoch
-        self.num_workers, self.seed = num_workers, seed
         self.sample_shape = tuple(sample_shape)
 
-    def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        stream = GaussianStream(
-            self.mean,
-            self.std,
-            batch_size=self.batch_size * self.d_steps,
-            batches_per_epoch=self.batches_per_epoch,
-            sample_shape=self.sample_shape,
-            seed=self.seed,
-            rank=trainer.global_rank if trainer is not None else 0,
-            # The epoch about to run: after a resume from an epoch-end checkpoint this is the next epoch (the
-            # value Lightning passes to samplers' set_epoch), so no epoch's samples are drawn twice.
-            start_epoch=trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0,
-        )
-        # Persistent workers keep their stream object, so the epoch count inside each worker keeps advancing.
-        return DataLoader(
-            stream, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0
-        )
+    def make_stream(self, **common) -> GaussianStream:
+        return GaussianStream(self.mean, self.std, sample_shape=self.sample_shape, **common)

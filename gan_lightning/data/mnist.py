@@ -99,7 +99,10 @@ class MNISTDataModule(L.LightningDataModule):
     Batched as ``gan_lightning.data`` describes (the last incomplete batch of an epoch is dropped).
     Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``); when missing they are downloaded with
     torchvision if ``download`` is set and the network allows; otherwise ``MNISTNotFoundError`` says what goes where.
+    Every batch carries the labels: a conditional GAN (``model.num_classes``) uses them, the others ignore them.
     """
+
+    num_classes = 10
 
     def __init__(
         self,

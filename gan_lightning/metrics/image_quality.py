@@ -22,13 +22,15 @@ class _Precomputed(torch.nn.Module):
 
 @torch.no_grad()
 def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.Tensor, num_classes: int = 10,
-                  batch_size: int = 500, min_share: float = 0.02) -> dict[str, float]:
+                  batch_size: int = 500, min_share: float = 0.02,
+                  requested_labels: torch.Tensor | None = None) -> dict[str, float]:
     """Compare ``fake`` with ``real`` images (both (N, C, H, W) in [-1, 1]).
 
     fid/kid: torchmetrics' FID and KID (mean over subsets of up to 1,000) on the classifier's 128-d features;
     inception_score: exp(E KL(p(y|x) || p(y))) from its softmax (torchmetrics, 10 splits); modes: classes that
-    receive at least ``min_share`` of the samples (argmax); kl_uniform: KL(p(y) || uniform) of that histogram.
-    Each image goes through the classifier once.
+    receive at least ``min_share`` of the samples (argmax); kl_uniform: KL(p(y) || uniform) of that histogram;
+    label_accuracy (with ``requested_labels``, the classes a conditional G was asked for): the share of fake
+    images classified as requested. Each image goes through the classifier once.
     """
     classifier = classifier.eval()
     device = next(classifier.parameters()).device
@@ -39,6 +41,7 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
     kid = KernelInceptionDistance(feature=features, subset_size=min(1000, len(real), len(fake)), **local).to(device)
     inception = InceptionScore(feature=_Precomputed(num_classes), splits=10, **local).to(device)
     counts = torch.zeros(num_classes, dtype=torch.long)
+    predicted = []
     for images, is_real in ((real, True), (fake, False)):
         for start in range(0, len(images), batch_size):
             feats = classifier.features(images[start : start + batch_size].to(device))
@@ -47,12 +50,13 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
             if not is_real:
                 logits = classifier.head(feats)
                 inception.update(logits.double())
-                counts += torch.bincount(logits.argmax(1).cpu(), minlength=num_classes)
+                predicted.append(logits.argmax(1).cpu())
+                counts += torch.bincount(predicted[-1], minlength=num_classes)
     share = counts.double() / counts.sum()
     nonzero = share[share > 0]
     kid_mean, _ = kid.compute()
     is_mean, _ = inception.compute()
-    return {
+    scores = {
         "fid": float(fid.compute()),
         "kid": float(kid_mean),
         "inception_score": float(is_mean),
@@ -60,6 +64,9 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
         "kl_uniform": float((nonzero * (nonzero * num_classes).log()).sum()),
         "max_class_share": float(share.max()),
     }
+    if requested_labels is not None:
+        scores["label_accuracy"] = float((torch.cat(predicted) == requested_labels.cpu()).double().mean())
+    return scores
 
 
 @torch.no_grad()

@@ -1,5 +1,6 @@
 """Generators and discriminators. Discriminators always return logits (no final sigmoid)."""
 from gan_lightning.nets.batch_features import BatchDiscriminator, Moments, SquaredDeviations
+from gan_lightning.nets.conditional import LabelConditioned
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_lightning.nets.mlp import MLP
 
@@ -10,4 +11,5 @@ __all__ = [
     "SquaredDeviations",
     "DCGANGenerator",
     "DCGANDiscriminator",
+    "LabelConditioned",
 ]

@@ -2,7 +2,8 @@
 
 G: z -> ConvT 7x7 -> 4f x 7 x 7 -> ConvT -> 2f x 14 x 14 -> ConvT -> C x 28 x 28, BatchNorm + ReLU, tanh out.
 D: C x 28 x 28 -> Conv -> f x 14 x 14 -> Conv + BatchNorm -> 2f x 7 x 7 -> Conv 7x7 -> one logit; LeakyReLU 0.2.
-Weights follow the paper: conv N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0.
+Weights follow the paper: conv N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0. D's options beyond the paper:
+spectral norm on every conv (Miyato et al. 2018), usually without D's BatchNorm.
 """
 from __future__ import annotations
 
@@ -50,18 +51,23 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, in_shape: Sequence[int] = (1, 28, 28), features: int = 64) -> None:
+    def __init__(self, in_shape: Sequence[int] = (1, 28, 28), features: int = 64, batch_norm: bool = True,
+                 spectral_norm: bool = False) -> None:
         super().__init__()
         channels = _check_28(in_shape)
-        self.net = nn.Sequential(
+        layers = [
             nn.Conv2d(channels, features, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(features, features * 2, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(features * 2),
+            *([nn.BatchNorm2d(features * 2)] if batch_norm else []),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(features * 2, 1, 7, 1, 0, bias=False),
-        )
+        ]
+        self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if spectral_norm:  # after the init: the parametrization keeps the initialised weight as its "original"
+            for conv in (m for m in layers if isinstance(m, nn.Conv2d)):
+                nn.utils.parametrizations.spectral_norm(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(x.shape[0], 1)

@@ -39,7 +39,9 @@ class MLP(nn.Module):
 
     ``in_shape``/``out_shape`` are per-sample shapes: a generator maps ``[latent_dim]`` to ``[1, 28, 28]``, a
     discriminator maps ``[1, 28, 28]`` to ``[1]`` (a logit). ``activation``, ``batch_norm`` and ``dropout`` take one
-    value for all hidden layers or a list with one value per hidden layer.
+    value for all hidden layers or a list with one value per hidden layer. ``spectral_norm`` divides every Linear
+    weight by its largest singular value (torch's parametrization, one power iteration per training forward;
+    Miyato et al. 2018): a discriminator option that bounds D's Lipschitz constant.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class MLP(nn.Module):
         batch_norm_eps: float = 1e-5,
         dropout: float | Sequence[float] = 0.0,
         out_activation: str | None = None,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.in_shape = tuple(in_shape)
@@ -74,6 +77,8 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(drop))
             width = size
         layers.append(nn.Linear(width, math.prod(self.out_shape)))
+        if spectral_norm:
+            layers = [nn.utils.parametrizations.spectral_norm(m) if isinstance(m, nn.Linear) else m for m in layers]
         if out_activation is not None:
             layers.append(make_activation(out_activation, leaky_slope))
         self.net = nn.Sequential(*layers)
