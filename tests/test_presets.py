@@ -11,7 +11,7 @@ SCALARS = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
 
 
 @pytest.mark.parametrize("preset", ["mnist_mlp", "mnist_simple", "mnist_dropout", "mnist_dcgan", "mnist_wgan_gp",
-                                    "mnist_cgan"])
+                                    "mnist_cgan", "mnist_best"])
 def test_mnist_preset_trains_and_logs_grids(preset, tmp_path):
     data_dir = write_mnist(tmp_path / "data", n=640)  # two iterations of mnist_wgan_gp: 2 x 5 critic batches of 64
     cfg = compose_cfg(
