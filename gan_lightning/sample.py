@@ -2,9 +2,10 @@
 
 Rebuilds the GAN from the config stored in the checkpoint, draws ``num_images`` latents from ``seed`` and writes
 a PNG grid (images), a histogram (1-D samples) or a scatter plot (2-D samples) to ``out_dir`` (default:
-``samples/`` in the run folder); with ``num_samples=N`` it also saves N samples as a tensor file (``torch.load`` gives an (N, ...) float tensor in the
-data's range). Uses the EMA generator when the checkpoint has one. A conditional GAN's grid has one row per class,
-or, with ``label=K``, holds only class K (so do the N samples; without it they cycle through the classes).
+``samples/`` in the run folder); with ``num_samples=N`` it also saves N samples as a tensor file (``torch.load``
+gives an (N, ...) float tensor in the data's range). Uses the EMA generator when the checkpoint has one. A
+conditional GAN's grid has one row per class, or, with ``label=K``, holds only class K (so do the N samples;
+without it they cycle through the classes).
 """
 from __future__ import annotations
 

@@ -83,10 +83,9 @@ def test_mixture_datamodule_hands_its_modes_to_the_callbacks():
 
 
 @pytest.mark.slow
-def test_ring_sn_gan_covers_the_ring_where_ring_gan_collapses(tmp_path):
-    """The two presets' promise, in full (5,000 iterations each, about 90 s each on one thread), seed 0."""
-    full = ["seed=0", "trainer.max_epochs=10", "trainer.log_every_n_steps=50", "callbacks.samples.every_n_iterations=0"]
-    plain = train(compose_cfg(tmp_path / "plain", ["experiment=ring_gan", *full]))
-    covering = train(compose_cfg(tmp_path / "sn", ["experiment=ring_sn_gan", *full]))
-    assert plain["metrics/modes_covered"] <= 2, plain
-    assert covering["metrics/modes_covered"] == 8 and covering["metrics/high_quality_share"] > 0.3, covering
+def test_ring_sn_gan_covers_the_ring(tmp_path):
+    """The preset's promise, in full (5,000 iterations, about 100 s on one thread), seed 0: all 8 modes, where
+    ring_gan covers 0 (README, "Mode collapse in 2-D"; its brief run is tested above)."""
+    metrics = train(compose_cfg(tmp_path, ["experiment=ring_sn_gan", "seed=0", "trainer.max_epochs=10",
+                                           "trainer.log_every_n_steps=50", "callbacks.samples.every_n_iterations=0"]))
+    assert metrics["metrics/modes_covered"] == 8 and metrics["metrics/high_quality_share"] > 0.3, metrics
