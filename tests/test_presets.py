@@ -56,12 +56,12 @@ def test_mlp_model_runs_on_gaussian_stream_with_per_sample_discriminator(tmp_pat
 
 
 @pytest.mark.slow
-def test_gaussian_fast_reaches_w1_below_0_05(tmp_path):
-    """The preset's promise, run in full (3,000 iterations, about 20 s): G(fixed z), through the EMA, ends within
-    W1 0.05 of N(4, 1.25)."""
-    metrics = train(compose_cfg(tmp_path, ["experiment=gaussian_fast", "trainer.max_epochs=30",
+def test_gaussian_fast_reaches_w1_of_0_03(tmp_path):
+    """The preset's promise, run in full (6,000 iterations, about 90 s), seed 0: G(fixed z), through the EMA, ends
+    within W1 0.03 of N(4, 1.25) (measured 0.0189; seeds 0-4 end at 0.019-0.030)."""
+    metrics = train(compose_cfg(tmp_path, ["experiment=gaussian_fast", "seed=0", "trainer.max_epochs=60",
                                            "trainer.log_every_n_steps=20", "callbacks.samples.every_n_iterations=0"]))
-    assert metrics["metrics/w1"] < 0.05, metrics
+    assert metrics["metrics/w1"] <= 0.03, metrics
 
 
 def test_a_quick_mnist_run_skips_the_image_metrics_and_says_how_to_get_them(tmp_path, caplog):
