@@ -3,6 +3,7 @@ and the command line run in a subprocess."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,9 +100,22 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300, threads: int | None 
 
 
 def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    """The same command, started in the background (stderr kept for failure messages)."""
-    return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd, env=_cli_env(None),
+    """The same command, started in the background (stderr kept for failure messages; faulthandler on, so that
+    ``wait_or_dump_stacks`` can show where a process hangs)."""
+    return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd,
+                            env={**_cli_env(None), "PYTHONFAULTHANDLER": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_or_dump_stacks(process: subprocess.Popen, timeout: float, what: str) -> None:
+    """Wait for ``process`` to exit; if it hangs, abort it (faulthandler prints every thread's stack) and fail
+    with those stacks."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=30)
+        pytest.fail(f"no exit within {timeout} s of {what}; its stderr ends:\n{process.stderr.read()[-8000:]}")
 
 
 def sweep_jobs(sweep_dir: Path) -> dict[str, Path]:

@@ -16,7 +16,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli, sweep_jobs
+from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli, sweep_jobs, wait_or_dump_stacks
 
 
 class NaNAtIteration(GAN):
@@ -105,7 +105,7 @@ def test_a_signal_ends_the_run_as_interrupted_and_keeps_a_resumable_checkpoint(s
         time.sleep(0.05)
     time.sleep(0.3)
     victim.send_signal(sig)
-    victim.wait(timeout=60)
+    wait_or_dump_stacks(victim, 60, sig.name)  # once (CI, SIGINT) it hung here: the stacks will say where
     stderr = victim.stderr.read()
     assert victim.returncode == 128 + sig, stderr[-2000:]
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
