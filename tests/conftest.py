@@ -102,8 +102,11 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300, threads: int | None 
 def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     """The same command, started in the background (stderr kept for failure messages; faulthandler on, so that
     ``wait_or_dump_stacks`` can show where a process hangs)."""
+    # SIGINT back to its default: a shell's background job (`cmd &`) starts with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler, so Ctrl+C tests would hang when the suite itself runs in the background.
     return subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *args], cwd=cwd,
                             env={**_cli_env(None), "PYTHONFAULTHANDLER": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
