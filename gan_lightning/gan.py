@@ -26,7 +26,7 @@ from gan_lightning.losses import (
     gradient_penalty,
     r1_penalty,
 )
-from gan_lightning.sampling import LATENT_DISTRIBUTIONS, draw_latent
+from gan_lightning.sampling import LATENT_DISTRIBUTIONS, class_rows, draw_latent
 from gan_lightning.update_paths import choose_update_path
 
 LOGGED = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake")
@@ -87,8 +87,7 @@ class GAN(L.LightningModule):
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_z", fixed)
         if num_classes:  # the grid's labels: one row per class (registered only for conditional GANs)
-            per_class = num_fixed_samples // num_classes
-            self.register_buffer("fixed_y", torch.arange(num_classes).repeat_interleave(per_class))
+            self.register_buffer("fixed_y", class_rows(num_fixed_samples, num_classes)[0])
 
     # ------------------------------------------------------------------------------------------------ settings
     @classmethod

@@ -73,7 +73,11 @@ D_LOSSES = {"bce": bce_terms, "least_squares": least_squares_terms, "hinge": hin
 TWO_TARGET_LOSSES = ("bce", "least_squares")  # the ones with a real target (real_label) and a reduction choice
 D_REDUCTIONS = {"mean": lambda real, fake: (real + fake) / 2, "sum": lambda real, fake: real + fake}
 # What train/d_real and train/d_fake report: D's probability for BCE, its raw score for the others.
-D_READINGS = {"bce": torch.sigmoid, "least_squares": torch.clone, "hinge": torch.clone, "wasserstein": torch.clone}
+def _raw(scores: torch.Tensor) -> torch.Tensor:
+    return scores
+
+
+D_READINGS = {"bce": torch.sigmoid, "least_squares": _raw, "hinge": _raw, "wasserstein": _raw}
 
 
 def discriminator_loss(real_out: torch.Tensor, fake_out: torch.Tensor, real_label: float = 1.0,

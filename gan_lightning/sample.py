@@ -9,7 +9,6 @@ without it they cycle through the classes).
 """
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from torchvision.utils import save_image
 from gan_lightning.checkpoint import load_gan
 from gan_lightning.errors import ConfigError, first_line, is_int, require, require_int
 from gan_lightning.figures import density_figure, image_grid, scatter_figure
-from gan_lightning.sampling import generate_many
+from gan_lightning.sampling import class_rows, generate_many
 
 DEFAULTS = {"ckpt": "???", "num_images": 64, "nrow": None, "seed": 0, "num_samples": 0, "out_dir": None,
             "use_ema": True, "device": "cpu", "label": None}
@@ -63,8 +62,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
             "the checkpoint's GAN is not conditional (model.num_classes = 0)")
     nrow, grid_labels = cfg.nrow, None
     if classes and cfg.label is None:  # one row per class
-        per_class = math.ceil(cfg.num_images / classes)
-        grid_labels, nrow = torch.arange(cfg.num_images) // per_class, nrow or per_class
+        grid_labels, per_row = class_rows(cfg.num_images, classes)
+        nrow = nrow or per_row
     elif classes:
         grid_labels = torch.full((cfg.num_images,), cfg.label)
     samples = generate_many(model, cfg.num_images, cfg.seed, cfg.use_ema, labels=grid_labels)

@@ -16,6 +16,13 @@ def draw_latent(n: int, latent_dim: int, distribution: str, device: torch.device
     return z * 2 - 1 if distribution == "uniform_symmetric" else z
 
 
+def class_rows(n: int, num_classes: int) -> tuple[torch.Tensor, int]:
+    """Labels for a grid of ``n`` images with one row per class, and the row length: ceil(n / num_classes) of class
+    0, then of class 1, ... (the last row shorter when ``n`` is not a multiple)."""
+    per_row = -(-n // num_classes)
+    return torch.arange(n) // per_row, per_row
+
+
 def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
     """Labels 0, 1, ..., num_classes - 1, 0, 1, ...: every class equally often (as far as ``n`` allows)."""
     return torch.arange(n) % num_classes

@@ -14,6 +14,7 @@ from gan_lightning.data import real_samples
 from gan_lightning.errors import require_int
 from gan_lightning.figures import density_figure, image_grid, scatter_figure
 from gan_lightning.metrics import gaussian_distances, mode_coverage
+from gan_lightning.sampling import class_rows
 
 
 class SampleLogger(L.Callback):
@@ -70,7 +71,7 @@ class SampleLogger(L.Callback):
         if fake.dim() == 4:
             classes = pl_module.hparams.get("num_classes", 0)
             if classes:  # one row per class: the whole fixed batch, num_fixed_samples / num_classes per row
-                writer.add_image("samples/fake", image_grid(fake, len(fake) // classes), step)
+                writer.add_image("samples/fake", image_grid(fake, class_rows(len(fake), classes)[1]), step)
             else:
                 writer.add_image("samples/fake", image_grid(fake[: self.max_images]), step)
         elif fake.dim() == 2 and fake.shape[1] == 1:
