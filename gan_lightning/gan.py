@@ -15,6 +15,7 @@ from gan_lightning.checkpoint import saved_checkpoint
 from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_int, is_number, require, require_int
+from gan_lightning.finite_watch import FiniteWatch
 from gan_lightning.log_window import WindowSums
 from gan_lightning.losses import (
     D_LOSSES,
@@ -30,6 +31,8 @@ from gan_lightning.sampling import LATENT_DISTRIBUTIONS, class_rows, draw_latent
 from gan_lightning.update_paths import choose_update_path
 
 LOGGED = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake")
+# Iterations between finiteness checks when nothing is logged (otherwise they come with each log write).
+CHECK_EVERY_WITHOUT_LOGGING = 50
 Optimizer = Callable[..., torch.optim.Optimizer]
 
 
@@ -82,6 +85,7 @@ class GAN(L.LightningModule):
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_half_life_images else None
         self.iteration = 0
         self.window = WindowSums()
+        self.finite = FiniteWatch()
         self.update = None  # how an update runs (gan_lightning.update_paths), chosen when a fit starts
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
@@ -155,14 +159,16 @@ class GAN(L.LightningModule):
             reused = (fake, fake_labels) if hp.reuse_fake and j == 0 else (None, None)
             g_loss += self.generator_update(opt_g, batch_size, *reused).detach()
 
-        if hp.check_finite:
-            self.stop_if_not_finite(fake_finite, d_sums[0], g_loss)
         if self.generator_ema is not None:
             images = hp.g_steps * batch_size * self.trainer.world_size
             update_ema(self.generator_ema, self.generator, ema_beta(images, hp.ema_half_life_images))
-        self.iteration += 1
         d_means = d_sums / hp.d_steps
-        self.log_window_means(torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]]), len(real))
+        means = torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]])
+        if hp.check_finite:  # folded on the device; read by stop_if_not_finite
+            self.finite.add(torch.stack([fake_finite, *means[:2].isfinite().unbind()]), means[:2])
+        self.iteration += 1
+        self.window.add(means)
+        self.after_iteration(len(real))
 
     def discriminator_update(self, opt_d, real: torch.Tensor, labels: torch.Tensor | None = None,
                              keep_graph: bool = False):
@@ -214,7 +220,11 @@ class GAN(L.LightningModule):
         self.update, why = choose_update_path(self, self.trainer, self.hparams.direct_steps)
         rank_zero_info(f"Optimizer updates: {self.update.name} path ({why})")
 
+    def on_train_epoch_end(self) -> None:
+        self.stop_if_not_finite()
+
     def on_train_end(self) -> None:
+        self.stop_if_not_finite()
         self.stop_if_state_not_finite("at the end of training")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -231,15 +241,16 @@ class GAN(L.LightningModule):
             params = [p for group in optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.hparams.grad_clip_norm)
 
-    def stop_if_not_finite(self, fake_finite, d_loss, g_loss) -> None:
-        """Stop the run at the first non-finite G output or loss (one device-to-host sync per iteration)."""
-        flags = torch.stack([fake_finite, torch.isfinite(d_loss), torch.isfinite(g_loss)]).tolist()
-        if all(flags):
+    def stop_if_not_finite(self) -> None:
+        """Stop the run if a G output or loss was non-finite since the last check, naming the first such iteration
+        (the host reads the device's verdicts here only: every log write, epoch end and checkpoint)."""
+        found = self.finite.check()
+        if found is None:
             return
-        bad = [name for name, ok in zip(("G output", "train/d_loss", "train/g_loss"), flags) if not ok]
         raise FloatingPointError(
-            f"non-finite {', '.join(bad)} at iteration {self.iteration} (epoch {self.current_epoch}, "
-            f"d_loss={d_loss.item():.4g}, g_loss={g_loss.item():.4g}): training stopped; {self._last_good()}"
+            f"non-finite {', '.join(found.names)} at iteration {self.iteration - found.iterations_ago} "
+            f"(epoch {self.current_epoch}, d_loss={found.d_loss:.4g}, g_loss={found.g_loss:.4g}, found at iteration "
+            f"{self.iteration}): training stopped; {self._last_good()}"
         )
 
     def non_finite_state(self) -> list[str]:
@@ -262,17 +273,21 @@ class GAN(L.LightningModule):
         path = saved_checkpoint(self.trainer)
         return f"the last good checkpoint is {path}" if path else "no checkpoint was written before this"
 
-    def log_window_means(self, values: torch.Tensor, batch_size: int) -> None:
-        """Add this iteration's values to the window; log its means when Lightning writes (every
-        ``trainer.log_every_n_steps`` iterations)."""
-        self.window.add(values)
+    def after_iteration(self, batch_size: int) -> None:
+        """Every ``trainer.log_every_n_steps`` iterations: the finiteness check and a write of the window's means
+        (the only times the host reads the device in the steady state)."""
         every = self.trainer.log_every_n_steps
+        if self.iteration % (every or CHECK_EVERY_WITHOUT_LOGGING) == 0:
+            self.stop_if_not_finite()
         if every == 0 or self.iteration % every:
             return
-        self.log_dict(dict(zip(LOGGED, self.window.pop_means().unbind())), prog_bar=True, batch_size=batch_size)
+        # Host copies, read once here: Lightning converts the progress bar's values to numbers after every batch
+        # until the epoch ends, which on a GPU would be a sync per iteration if they stayed on the device.
+        means = self.window.pop_means().to("cpu", copy=True)
+        self.log_dict(dict(zip(LOGGED, means.unbind())), prog_bar=True, batch_size=batch_size)
         # "step" sets the logger's x-axis: the iteration, like every grid and figure (Lightning would use the
-        # 0-based batch count).
-        self.log("step", float(self.iteration), logger=True, batch_size=batch_size)
+        # 0-based batch count). A host tensor, as above (a float would become a device tensor).
+        self.log("step", torch.tensor(float(self.iteration)), logger=True, batch_size=batch_size)
 
     # --------------------------------------------------------------------------------------------- sampling
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -310,6 +325,7 @@ class GAN(L.LightningModule):
     # ------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint never holds non-finite state: raising here stops the run before the file is written.
+        self.stop_if_not_finite()
         self.stop_if_state_not_finite("when saving a checkpoint")
         checkpoint["gan_iteration"] = self.iteration
         checkpoint["gan_log_window"] = self.window.state()  # a resumed run logs the same means

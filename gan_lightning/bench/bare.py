@@ -12,24 +12,27 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from gan_lightning.finite_watch import FiniteWatch
 from gan_lightning.losses import discriminator_loss, generator_loss
 from gan_lightning.sampling import draw_latent
 
 
 def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
-              iterations: int, device: torch.device, tick) -> None:
-    """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``)."""
+              iterations: int, device: torch.device, tick, check_every: int = 20) -> None:
+    """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``); the
+    finiteness check reads the device every ``check_every`` iterations (the project's trainer.log_every_n_steps)."""
     for key in ("r1_gamma", "gp_lambda", "num_classes", "ema_half_life_images", "grad_clip_norm"):
         if model.get(key):
             raise ValueError(f"the bare loop does not implement model.{key}; benchmark presets without it")
     d_steps, g_steps, reuse = model.d_steps, model.g_steps, model.get("reuse_fake", False)
+    watch = FiniteWatch()
 
     def latent(n: int) -> torch.Tensor:
         return draw_latent(n, model.latent_dim, model.latent_distribution, device)
 
-    for _ in range(iterations):
+    for iteration in range(1, iterations + 1):
         real = next(batches)
-        fake, d_loss, g_loss = None, 0.0, 0.0
+        fake, d_loss, g_loss = None, torch.zeros((), device=device), torch.zeros((), device=device)
         fake_finite = torch.ones((), dtype=torch.bool, device=device)
         for i, chunk in enumerate(real.tensor_split(d_steps)):
             with torch.set_grad_enabled(reuse and i == d_steps - 1):
@@ -53,7 +56,9 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
             opt_g.step()
             g_loss = g_loss + loss.detach()
         discriminator.requires_grad_(True)
-        if model.check_finite:  # the project's one host sync per iteration
-            if not all(torch.stack([fake_finite, torch.isfinite(d_loss), torch.isfinite(g_loss)]).tolist()):
+        if model.check_finite:  # as the project: folded on the device, read every check_every iterations
+            losses = torch.stack([d_loss / d_steps, g_loss / g_steps])
+            watch.add(torch.stack([fake_finite, *losses.isfinite().unbind()]), losses)
+            if iteration % check_every == 0 and watch.check() is not None:
                 raise FloatingPointError("non-finite loss or G output")
         tick()

@@ -185,7 +185,7 @@ def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> 
                 batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
                 yield real_samples(batch)
 
-    bare_loop(*nets, batches(), cfg.model, iterations, device, tick)
+    bare_loop(*nets, batches(), cfg.model, iterations, device, tick, cfg.trainer.log_every_n_steps or 50)
     return nets[0], nets[1]
 
 
