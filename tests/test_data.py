@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.utilities.data import _update_dataloader
-from torch.utils.data import DataLoader, DistributedSampler
+from lightning.fabric.utilities.data import _set_sampler_epoch
+from torch.utils.data import DataLoader
 
 from gan_lightning.data import (
     GaussianDataModule,
@@ -34,13 +34,13 @@ def test_mnist_reads_idx_files_and_scales_to_minus_one_one(tmp_path, gz):
     dm = MNISTDataModule(data_dir=str(root), batch_size=8, d_steps=2, download=False)
     dm.prepare_data()
     dm.setup("fit")
-    assert len(dm.dataset) == 40
+    assert len(dm.images) == len(dm.labels) == 40
     batches = list(dm.train_dataloader())
     assert len(batches) == 40 // 16  # d_steps x batch_size per batch, last partial batch dropped
     images, labels = batches[0]
     assert images.dtype == torch.uint8 and images.shape == (16, 1, 28, 28) and labels.shape == (16,)
 
-    scaled, _ = dm.on_after_batch_transfer((dm.dataset.images[:2].clone(), dm.dataset.labels[:2]), 0)
+    scaled, _ = dm.on_after_batch_transfer((dm.images[:2].clone(), dm.labels[:2]), 0)
     assert scaled.dtype == torch.float32
     assert torch.all(scaled[0] == -1.0) and torch.all(scaled[1] == 1.0)
 
@@ -50,7 +50,7 @@ def test_mnist_prefers_raw_file_over_gz(tmp_path):
     write_mnist(tmp_path, n=20, gz=False, seed=2)
     dm = MNISTDataModule(data_dir=str(root), batch_size=8, download=False)
     dm.setup("fit")
-    assert len(dm.dataset) == 20
+    assert len(dm.images) == 20
 
 
 def test_mnist_missing_without_download_names_the_files(tmp_path):
@@ -122,27 +122,37 @@ def test_mnist_epochs_have_their_own_order_and_resume_reproduces_it(tmp_path):
     dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=64)), batch_size=8, seed=5, download=False)
     dm.setup("fit")
     loader = dm.train_dataloader()
-    loader.sampler.set_epoch(0)
-    epoch0 = torch.cat([labels for _, labels in loader])
-    first_images0 = next(iter(loader))[0]
-    loader.sampler.set_epoch(1)
-    first_images1 = next(iter(loader))[0]
-    assert not torch.equal(first_images0, first_images1)
+    _set_sampler_epoch(loader, 0)  # what Lightning calls at every epoch start
+    epoch0 = list(loader)
+    _set_sampler_epoch(loader, 1)
+    epoch1 = list(loader)
+    assert len(epoch0) == len(epoch1) == 8
+    # Each epoch is one pass over all 64 digits, in its own order.
+    for epoch in (epoch0, epoch1):
+        images = torch.cat([images for images, _ in epoch])
+        assert torch.equal(images.flatten(1).sum(1).sort().values, dm.images.flatten(1).sum(1).sort().values)
+    assert not torch.equal(epoch0[0][0], epoch1[0][0])
     # A new loader (a resumed run) told it is at epoch 1 yields epoch 1's order.
     again = dm.train_dataloader()
-    again.sampler.set_epoch(1)
-    assert torch.equal(next(iter(again))[0], first_images1)
-    assert len(epoch0) == 64
+    _set_sampler_epoch(again, 1)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(again, epoch1))
 
 
-def test_mnist_loader_keeps_whole_batches_under_a_distributed_sampler(tmp_path):
-    """What Lightning does under DDP: re-create the loader with a DistributedSampler; batches must stay whole."""
-    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=96)), batch_size=8, d_steps=2, download=False)
+def test_mnist_ranks_take_disjoint_equal_shares_in_whole_batches(tmp_path):
+    """Under DDP each rank cuts its batches from its own share of the epoch's order: no digit twice, the same
+    number of whole batches on every rank (a rank with one batch more would hang the others)."""
+    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=101)), batch_size=8, d_steps=2, download=False)
     dm.setup("fit")
-    sharded = _update_dataloader(dm.train_dataloader(), DistributedSampler(dm.dataset, num_replicas=2, rank=0))
-    batches = list(sharded)
-    assert len(batches) == 96 // 2 // 16
-    assert all(images.shape == (16, 1, 28, 28) for images, _ in batches)
+    # Digits made unique so that each can be traced: pixel 0 holds its index.
+    dm.images = torch.arange(101, dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 28, 28).clone()
+    shares = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
+        batches = list(dm.train_dataloader())
+        assert len(batches) == 101 // 2 // 16 == 3
+        assert all(images.shape == (16, 1, 28, 28) for images, _ in batches)
+        shares.append(torch.cat([images[:, 0, 0, 0] for images, _ in batches]))
+    assert len(set(shares[0].tolist()) | set(shares[1].tolist())) == 2 * 48
 
 
 def test_gaussian_datamodule_resumes_with_the_next_epochs_samples():
@@ -157,3 +167,18 @@ def test_gaussian_datamodule_resumes_with_the_next_epochs_samples():
     resumed = dm.train_dataloader()
     assert torch.equal(torch.cat(list(resumed)), epochs[1])
     assert torch.equal(torch.cat(list(resumed)), epochs[2])
+
+
+def test_mnist_is_kept_on_the_training_device_and_batches_are_cut_there(tmp_path):
+    """setup() moves the split to the trainer's device once; batches are indexed there (the "meta" device stands in
+    for a GPU: a batch built on the host and copied would not be on it)."""
+    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=40)), batch_size=8, download=False)
+    dm.setup("fit")  # train() decodes early, before the Trainer exists: on the host
+    assert dm.images.device.type == "cpu"
+    meta = torch.device("meta")
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1, strategy=SimpleNamespace(root_device=meta))
+    dm.setup("fit")  # the fit's own setup
+    assert dm.images.device == dm.labels.device == meta
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 5
+    assert all(images.device == labels.device == meta and images.shape == (8, 1, 28, 28) for images, labels in batches)

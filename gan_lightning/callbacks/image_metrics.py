@@ -44,14 +44,14 @@ class ImageMetrics(L.Callback):
         self._measured_at: int | None = None
 
     def _prepare(self, trainer: L.Trainer) -> bool:
-        dataset = getattr(trainer.datamodule, "dataset", None)
-        images = getattr(dataset, "images", None)
+        images = getattr(trainer.datamodule, "images", None)  # an image DataModule's (N, C, H, W) training split
         if images is None or images.dim() != 4:
             return False
         if self._classifier is None:
+            images, labels = images.cpu(), trainer.datamodule.labels.cpu()  # kept on the training device
             held_out = trainer.datamodule.read_split("test") if hasattr(trainer.datamodule, "read_split") else None
             self._classifier, info = load_or_train(
-                images, dataset.labels, *(held_out or (None, None)), cache_dir=self.cache_dir,
+                images, labels, *(held_out or (None, None)), cache_dir=self.cache_dir,
                 epochs=self.classifier_epochs, log=rank_zero_info)
             self.metrics["metrics/classifier_accuracy"] = info["held_out_accuracy"]
             self.num_samples = min(self.num_samples, len(images))

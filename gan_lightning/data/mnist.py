@@ -6,7 +6,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from gan_lightning.data.batches import to_model_range
 from gan_lightning.data.idx import IDXError, read_idx, write_idx
@@ -52,51 +51,52 @@ def missing_message(raw_dir: Path, split: str, reason: str) -> str:
     )
 
 
-class UInt8Images(Dataset):
-    """Images kept as one uint8 tensor; ``__getitems__`` slices a whole batch at once (no per-sample Python)."""
+class EpochOrder:
+    """The order of one epoch: a permutation seeded by (seed, epoch), drawn on the host so that it is the same on
+    every device and rank. Lightning calls ``set_epoch`` at every epoch start, as it does for a sampler (with the
+    resumed epoch after a restart), so a resumed run continues the same sequence."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        return self.images[index], self.labels[index]
-
-    def __getitems__(self, indices: list[int]):
-        index = torch.as_tensor(indices)
-        return self.images[index], self.labels[index]
-
-
-def _already_batched(batch):
-    return batch
-
-
-class EpochRandomSampler(RandomSampler):
-    """A RandomSampler whose order depends only on (seed, epoch), so a resumed run continues the same sequence.
-
-    Lightning calls ``set_epoch`` at every epoch start (with the resumed epoch after a restart); under DDP it
-    swaps this sampler for a shuffling ``DistributedSampler``, which does the same per rank.
-    """
-
-    def __init__(self, data_source: Dataset, seed: int = 0) -> None:
-        super().__init__(data_source)
-        self.seed = seed
-        self.epoch = 0
+    def __init__(self, seed: int = 0) -> None:
+        self.seed, self.epoch = seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def permutation(self, n: int) -> torch.Tensor:
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+
+
+class ResidentBatches:
+    """Batches of (uint8 images, labels) cut by indexing tensors that stay on the training device: no worker
+    processes and no host-to-device copy per batch (the epoch's order is copied there once per epoch).
+
+    An epoch is one pass in ``sampler``'s order; with several ranks each takes every ``world_size``-th sample of
+    it (equal shares, so every rank runs the same number of iterations). The last incomplete batch is dropped.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.rank, self.world_size = rank, world_size
+        self.sampler = EpochOrder(seed)  # the name Lightning looks for when it sets the epoch
+
+    def __len__(self) -> int:
+        return len(self.images) // self.world_size // self.batch_size
+
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+        order = self.sampler.permutation(len(self.images))
+        share = order[self.rank : len(order) - len(order) % self.world_size : self.world_size]
+        share = share.to(self.images.device)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = share[start : start + self.batch_size]
+            yield self.images[index], self.labels[index]
 
 
 class MNISTDataModule(L.LightningDataModule):
     """MNIST digits as (uint8 image batch, labels); ``on_after_batch_transfer`` scales to [-1, 1] on the device.
 
-    Batched as ``gan_lightning.data`` describes (the last incomplete batch of an epoch is dropped).
+    The whole split (47 MB as uint8) is decoded once and kept on the training device; batches are cut from it there
+    (``ResidentBatches``), as ``gan_lightning.data`` describes (the last incomplete batch of an epoch is dropped).
     Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``); when missing they are downloaded with
     torchvision if ``download`` is set and the network allows; otherwise ``MNISTNotFoundError`` says what goes where.
     Every batch carries the labels: a conditional GAN (``model.num_classes``) uses them, the others ignore them.
@@ -109,7 +109,6 @@ class MNISTDataModule(L.LightningDataModule):
         data_dir: str = "data",
         batch_size: int = 64,
         d_steps: int = 1,
-        num_workers: int = 0,
         seed: int = 0,
         split: str = "train",
         download: bool = True,
@@ -121,16 +120,16 @@ class MNISTDataModule(L.LightningDataModule):
                 f"MNIST images are {list(IMAGE_SHAPE)}")
         require_int("data.batch_size", batch_size)
         require_int("data.d_steps", d_steps)
-        require_int("data.num_workers", num_workers, minimum=0)
         require_int("data.seed", seed, minimum=0)
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
         self.d_steps = d_steps
-        self.num_workers = num_workers
         self.seed = seed
         self.split = split
         self.download = download
-        self.dataset: UInt8Images | None = None
+        self._decoded: tuple[torch.Tensor, torch.Tensor] | None = None  # on the host
+        self.images: torch.Tensor | None = None  # (N, 1, 28, 28) uint8, on the training device after setup
+        self.labels: torch.Tensor | None = None
 
     @property
     def raw_dir(self) -> Path:
@@ -154,16 +153,22 @@ class MNISTDataModule(L.LightningDataModule):
             ) from err
 
     def setup(self, stage: str | None = None) -> None:
-        if self.dataset is not None:
-            return
-        split = self.read_split(self.split)
-        if split is None:
-            raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "prepare_data did not provide them"))
-        self.dataset = UInt8Images(*split)
-        per_batch = self.batch_size * self.d_steps
-        require(len(self.dataset) >= per_batch, "data.batch_size", self.batch_size,
-                f"one iteration takes batch_size x d_steps = {per_batch} images, but the {self.split} split has "
-                f"{len(self.dataset)}")
+        """Decode the split (once) and put it on the trainer's device (the CPU before a trainer is attached:
+        train() decodes early to report bad files before the Trainer starts, and the fit's own setup moves it)."""
+        if self._decoded is None:
+            self._decoded = self.read_split(self.split)
+            if self._decoded is None:
+                raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "prepare_data did not provide them"))
+        split = self._decoded
+        per_batch, ranks = self.batch_size * self.d_steps, self._world_size()
+        require(len(split[0]) >= per_batch * ranks, "data.batch_size", self.batch_size,
+                f"one iteration takes batch_size x d_steps = {per_batch} images{' per rank' if ranks > 1 else ''}, "
+                f"but the {self.split} split has {len(split[0])}{f' for {ranks} ranks' if ranks > 1 else ''}")
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        self.images, self.labels = (t.to(device) for t in split)
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(uint8 images (N, 1, 28, 28), int64 labels) of a split, checked; None when its files are absent."""
@@ -177,19 +182,10 @@ class MNISTDataModule(L.LightningDataModule):
             raise IDXError(f"{labels_path}: {tuple(labels.shape)} labels for {len(images)} images")
         return images.unsqueeze(1), labels.long()
 
-    def train_dataloader(self) -> DataLoader:
-        samples_per_batch = self.batch_size * self.d_steps
-        # batch_size and drop_last are passed explicitly so Lightning keeps them when it re-creates the loader
-        # with a DistributedSampler; __getitems__ still receives a whole batch of indices at once.
-        return DataLoader(
-            self.dataset,
-            batch_size=samples_per_batch,
-            sampler=EpochRandomSampler(self.dataset, self.seed),
-            drop_last=True,
-            collate_fn=_already_batched,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+    def train_dataloader(self) -> ResidentBatches:
+        return ResidentBatches(self.images, self.labels, self.batch_size * self.d_steps, self.seed,
+                               rank=self.trainer.global_rank if self.trainer is not None else 0,
+                               world_size=self._world_size())
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
