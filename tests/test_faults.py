@@ -33,7 +33,7 @@ class NaNAtIteration(GAN):
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = compose_cfg(tmp_path, ["data.batches_per_epoch=5", "data.batch_size=50", "model.d_steps=1",
-                                 "model.g_steps=1", "trainer.max_epochs=3",
+                                 "model.g_steps=1", "trainer.max_epochs=3", "trainer.log_every_n_steps=20",
                                  f"model._target_={NaNAtIteration.__module__}.NaNAtIteration"])
     # Found at the epoch's end (iteration 10), before its checkpoint is written; named by where it appeared.
     with pytest.raises(FloatingPointError, match=r"non-finite G output, train/d_loss, train/g_loss at iteration 7 "
