@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from gan_lightning.checkpoint import saved_checkpoint
+from gan_lightning.cuda_graph import CapturedIteration, why_not_captured
 from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_int, is_number, require, require_int
@@ -70,6 +71,7 @@ class GAN(L.LightningModule):
         r1_gamma: float = 0.0,
         gp_lambda: float = 0.0,
         num_classes: int = 0,
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__()
         self.check_settings(locals())
@@ -87,6 +89,7 @@ class GAN(L.LightningModule):
         self.window = WindowSums()
         self.finite = FiniteWatch()
         self.update = None  # how an update runs (gan_lightning.update_paths), chosen when a fit starts
+        self.captured: CapturedIteration | None = None  # the iteration as a CUDA graph (model.cuda_graph)
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_z", fixed)
@@ -124,7 +127,7 @@ class GAN(L.LightningModule):
         for key, allowed in (("g_loss", G_LOSSES), ("d_loss", D_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
                              ("latent_distribution", LATENT_DISTRIBUTIONS)):
             require(s[key] in allowed, f"model.{key}", s[key], f"expected one of {', '.join(allowed)}")
-        for key in ("check_finite", "reuse_fake", "direct_steps"):
+        for key in ("check_finite", "reuse_fake", "direct_steps", "cuda_graph"):
             require(isinstance(s[key], bool), f"model.{key}", s[key], "must be true or false")
         for key in ("g_optimizer", "d_optimizer"):
             if callable(s.get(key)):
@@ -139,8 +142,20 @@ class GAN(L.LightningModule):
         real, labels = real_samples(batch), real_labels(batch) if hp.num_classes else None
         if len(real) < hp.d_steps:
             raise ValueError(f"a batch of {len(real)} real samples cannot feed d_steps={hp.d_steps} D updates")
-        opt_g, opt_d = self.optimizers()
+        means, fake_finite = (self.captured or self.iteration_body)(real, labels)
+        self.update.count_steps(hp.d_steps + hp.g_steps)
+        if hp.check_finite:  # folded on the device; read by stop_if_not_finite
+            self.finite.add(torch.stack([fake_finite, *means[:2].isfinite().unbind()]), means[:2])
+        self.iteration += 1
+        self.window.add(means)
+        self.after_iteration(len(real))
 
+    def iteration_body(self, real: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One iteration: ``d_steps`` D updates, ``g_steps`` G updates, the EMA. Returns the means of (D loss,
+        G loss, D(x), D(G(z))) and whether every fake sample was finite. Reads nothing back to the host, so that
+        ``cuda_graph.py`` can record it."""
+        hp = self.hparams
+        opt_g, opt_d = self.optimizers()
         d_sums = torch.zeros(3, device=real.device)  # D loss, mean D(x), mean D(G(z)) over the D updates
         fake_finite = torch.ones((), dtype=torch.bool, device=real.device)
         label_chunks = labels.tensor_split(hp.d_steps) if labels is not None else [None] * hp.d_steps
@@ -163,12 +178,7 @@ class GAN(L.LightningModule):
             images = hp.g_steps * batch_size * self.trainer.world_size
             update_ema(self.generator_ema, self.generator, ema_beta(images, hp.ema_half_life_images))
         d_means = d_sums / hp.d_steps
-        means = torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]])
-        if hp.check_finite:  # folded on the device; read by stop_if_not_finite
-            self.finite.add(torch.stack([fake_finite, *means[:2].isfinite().unbind()]), means[:2])
-        self.iteration += 1
-        self.window.add(means)
-        self.after_iteration(len(real))
+        return torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]]), fake_finite
 
     def discriminator_update(self, opt_d, real: torch.Tensor, labels: torch.Tensor | None = None,
                              keep_graph: bool = False):
@@ -212,13 +222,31 @@ class GAN(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------ around the steps
     def configure_optimizers(self):
-        opt_g = self.g_optimizer(self.generator.parameters(), lr=self.hparams.g_lr)
-        opt_d = self.d_optimizer(self.discriminator.parameters(), lr=self.hparams.d_lr)
-        return opt_g, opt_d
+        return tuple(self.make_optimizer(factory, net, lr) for factory, net, lr in (
+            (self.g_optimizer, self.generator, self.hparams.g_lr),
+            (self.d_optimizer, self.discriminator, self.hparams.d_lr)))
+
+    def make_optimizer(self, factory: Optimizer, net: nn.Module, lr: float) -> torch.optim.Optimizer:
+        """``factory(net's parameters, lr)``; with ``capturable=True`` when the iteration may be recorded as a CUDA
+        graph and the optimizer class has that option (Adam, AdamW, RMSprop...: the step count stays on the GPU)."""
+        kwargs = {}
+        cls = getattr(factory, "func", factory)
+        if self.hparams.cuda_graph and self.device.type == "cuda" and "capturable" in inspect.signature(cls).parameters:
+            kwargs["capturable"] = True
+        return factory(net.parameters(), lr=lr, **kwargs)
 
     def on_train_start(self) -> None:
         self.update, why = choose_update_path(self, self.trainer, self.hparams.direct_steps)
         rank_zero_info(f"Optimizer updates: {self.update.name} path ({why})")
+        self.captured = None
+        if self.hparams.cuda_graph:
+            reason = why_not_captured(self, self.trainer)
+            if reason is None:
+                self.captured = CapturedIteration(self.iteration_body)
+                rank_zero_info(f"Iteration: recorded as a CUDA graph after {self.captured.warmup} eager iterations, "
+                               "then replayed")
+            else:
+                rank_zero_info(f"Iteration: eager, not a CUDA graph (model.cuda_graph=true, but {reason})")
 
     def on_train_epoch_end(self) -> None:
         self.stop_if_not_finite()

@@ -31,13 +31,17 @@ class LightningUpdate:
         self.module.manual_backward(loss)
         optimizer.step()
 
+    def count_steps(self, steps: int) -> None:
+        """Nothing to do: ``LightningOptimizer.step`` counted each step."""
+
 
 class DirectUpdate:
     """``loss.backward()`` and the torch optimizer's ``step()`` called directly, for when nothing in Lightning would
     act on them (``choose_update_path`` checks). The updates are the same bit for bit; what goes is Lightning's
     hook dispatch, about 0.5 ms per step on CPU (a quarter of the 1-D GAN's time). The module's
     ``on_before_optimizer_step`` (gradient clipping) still runs, and every step is still counted in the loop's
-    step progress, which ``trainer.global_step``, ``max_steps`` and checkpoints read."""
+    step progress, which ``trainer.global_step``, ``max_steps`` and checkpoints read: by ``count_steps`` after each
+    iteration, outside the updates, so that an iteration replayed from a CUDA graph is counted too."""
 
     name = "direct"
 
@@ -48,10 +52,13 @@ class DirectUpdate:
     def __call__(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.progress.increment_ready()
         self.module.on_before_optimizer_step(optimizer.optimizer)
         optimizer.optimizer.step()
-        self.progress.increment_completed()
+
+    def count_steps(self, steps: int) -> None:
+        for _ in range(steps):
+            self.progress.increment_ready()
+            self.progress.increment_completed()
 
 
 def why_not_direct(module: L.LightningModule, trainer: L.Trainer) -> str | None:

@@ -163,7 +163,8 @@ def test_gaussian_datamodule_resumes_with_the_next_epochs_samples():
 
     # A run resumed from the checkpoint written at the end of epoch 0 (Lightning has processed 1 epoch).
     progress = SimpleNamespace(current=SimpleNamespace(processed=1))
-    dm.trainer = SimpleNamespace(global_rank=0, fit_loop=SimpleNamespace(epoch_progress=progress))
+    dm.trainer = SimpleNamespace(global_rank=0, fit_loop=SimpleNamespace(epoch_progress=progress),
+                                 strategy=SimpleNamespace(root_device=torch.device("cpu")))
     resumed = dm.train_dataloader()
     assert torch.equal(torch.cat(list(resumed)), epochs[1])
     assert torch.equal(torch.cat(list(resumed)), epochs[2])

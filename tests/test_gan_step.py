@@ -214,3 +214,34 @@ def test_direct_steps_give_lightnings_updates_and_step_count(extra, tmp_path):
         datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
         instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[]).fit(model, datamodule)
         assert not torch.equal(model.state_dict()["generator.net.0.weight"], reference["generator.net.0.weight"])
+
+
+class ForwardWeightsCheck(L.Callback):
+    """Forward hooks on every Linear of G and D: does each output equal the layer run, under the same autocast but
+    without its cache, on the weights the layer holds now?"""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.results: list[bool] = []
+
+        def check(module, inputs, output) -> None:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=torch.is_autocast_enabled("cpu"),
+                                cache_enabled=False):
+                expected = torch.nn.functional.linear(inputs[0], module.weight, module.bias)
+            self.results.append(torch.equal(output, expected))
+
+        for net in (pl_module.generator, pl_module.discriminator):
+            for layer in net.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    layer.register_forward_hook(check)
+
+
+@pytest.mark.parametrize("direct", ["true", "false"])
+def test_under_mixed_precision_every_update_runs_on_the_current_weights(direct, tmp_path):
+    """bf16-mixed with 3 D and 3 G updates per iteration: each forward uses the weights of the latest step. The
+    whole training_step runs in one autocast region; with autocast's cache on (Lightning turns it off), every update
+    after a net's first would run on the weights from before that first step, and this test fails."""
+    cfg = compose_cfg(tmp_path, ["trainer.precision=bf16-mixed", "model.d_steps=3", "model.g_steps=3",
+                                 "data.batch_size=30", "data.batches_per_epoch=2", f"model.direct_steps={direct}"])
+    check = ForwardWeightsCheck()
+    _fit(cfg, check)
+    assert len(check.results) > 20 and all(check.results), check.results

@@ -74,6 +74,8 @@ class StreamDataModule(L.LightningDataModule):
             start_epoch=trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0,
         )
         # Persistent workers keep their stream object, so the epoch count inside each worker keeps advancing.
-        return DataLoader(
-            stream, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0
-        )
+        # Batches are drawn on the host (the same numbers on every device); on a GPU they are pinned, so that the
+        # copy to the device does not make the host wait for it.
+        on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, pin_memory=on_gpu)

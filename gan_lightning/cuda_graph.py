@@ -1,0 +1,102 @@
+"""The whole GAN iteration recorded once as a CUDA graph and replayed (``model.cuda_graph=true``).
+
+A small GAN on a GPU spends its time launching kernels: the D and G updates of one iteration are a few hundred
+small kernels, each a few microseconds of host work, while the GPU waits. A replay launches them all at once.
+The iteration (``GAN.iteration_body``: the D and G updates, R1 or the gradient penalty, the EMA, fresh latents
+from CUDA's graph-safe RNG) reads nothing back to the host, so it can be recorded as it is.
+
+It needs (``why_not_captured`` names what is missing, and the run goes on eagerly): a CUDA device; the direct
+update path (one device, no gradient scaler, nothing listening on the step hooks: ``update_paths.py``); and
+optimizers that keep their step count on the device (SGD, or created with ``capturable=True``, which
+``GAN.configure_optimizers`` asks for when it may).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+
+from gan_lightning.update_paths import why_not_direct
+
+# Eager iterations on a side stream before recording: what is created lazily (Adam's moments, cuBLAS workspaces,
+# cuDNN plans) must exist before the graph is recorded, or it would be created inside it.
+WARMUP_ITERATIONS = 3
+
+
+def optimizer_is_capturable(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step()`` can be recorded: it reads no step count from the host."""
+    if isinstance(optimizer, torch.optim.SGD):  # no step count; PyTorch's own whole-network capture example uses it
+        return True
+    # Every other torch optimizer refuses to be recorded without capturable=True (fused ones too).
+    return all(group.get("capturable", False) for group in optimizer.param_groups)
+
+
+def why_not_captured(module: L.LightningModule, trainer: L.Trainer) -> str | None:
+    """None when the iteration can be recorded as a CUDA graph; else why not, in a few words."""
+    if module.device.type != "cuda":
+        return f"no CUDA device (the run trains on {module.device.type})"
+    reason = why_not_direct(module, trainer)
+    if reason is not None:
+        return reason
+    for name, optimizer in zip(("g_optimizer", "d_optimizer"), trainer.optimizers):
+        if not optimizer_is_capturable(optimizer):
+            return (f"model.{name} ({type(optimizer).__name__}) keeps its step count on the host (use SGD, or an "
+                    "optimizer with a capturable option)")
+    return None
+
+
+class CapturedIteration:
+    """Calls ``body(*inputs)``: eagerly for the first ``warmup`` calls (on a side stream, as CUDA graphs require),
+    then records it once into a graph and from then on copies each call's inputs into the recorded ones and replays.
+
+    ``body`` must take and return tensors and read nothing back to the host. Inputs of another shape than the
+    recorded ones (a last short batch) run eagerly, and the graph stays for the next full batch.
+    """
+
+    def __init__(self, body: Callable[..., tuple[torch.Tensor, ...]], warmup: int = WARMUP_ITERATIONS) -> None:
+        self.body, self.warmup = body, warmup
+        self.eager_calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_inputs: tuple[torch.Tensor | None, ...] = ()
+        self.static_outputs: tuple[torch.Tensor, ...] = ()
+
+    def __call__(self, *inputs: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        if self.graph is None and self.eager_calls < self.warmup:
+            self.eager_calls += 1
+            return self.run_eagerly(inputs)
+        if self.graph is None:
+            self.static_inputs = tuple(None if x is None else x.clone() for x in inputs)
+            self.record()
+        elif not self.fits(inputs):
+            return self.body(*inputs)
+        else:
+            for static, x in zip(self.static_inputs, inputs):
+                if static is not None:
+                    static.copy_(x)
+        self.replay()
+        return self.static_outputs
+
+    def fits(self, inputs) -> bool:
+        return all((a is None and b is None) or (a is not None and b is not None and a.shape == b.shape
+                                                 and a.dtype == b.dtype and a.device == b.device)
+                   for a, b in zip(self.static_inputs, inputs))
+
+    # The three steps that touch CUDA's graph API; everything above is plain Python.
+    def run_eagerly(self, inputs) -> tuple[torch.Tensor, ...]:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            outputs = self.body(*inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        return outputs
+
+    def record(self) -> None:
+        self.graph = torch.cuda.CUDAGraph()
+        # (Lightning's autocast runs without its cache, so every cast of a weight is recorded as a kernel, not
+        # taken from a cache as a constant: tests/test_gan_step.py checks the same property for the eager path.)
+        with torch.cuda.graph(self.graph):
+            self.static_outputs = self.body(*self.static_inputs)
+
+    def replay(self) -> None:
+        self.graph.replay()

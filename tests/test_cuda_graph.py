@@ -1,0 +1,114 @@
+"""model.cuda_graph: where it cannot record (a CPU, ...) it says why in one line and trains eagerly; the record-once
+/ replay control flow, run here with a stand-in for CUDA's graph API, trains exactly as the eager iteration; on a
+GPU (when there is one) the real graph gives the eager losses."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from gan_lightning import cuda_graph
+from gan_lightning.cuda_graph import CapturedIteration, optimizer_is_capturable
+from tests.conftest import compose_cfg
+
+
+class StandInGraph(CapturedIteration):
+    """CapturedIteration with CUDA's graph API replaced as a graph behaves: recording runs nothing, and a replay
+    runs the recorded body on the recorded input tensors (so a missed input copy would train on a stale batch)."""
+
+    log: list[str] = []
+
+    def run_eagerly(self, inputs):
+        StandInGraph.log.append("eager")
+        return self.body(*inputs)
+
+    def record(self) -> None:
+        StandInGraph.log.append("record")
+        self.graph = "recorded"
+
+    def replay(self) -> None:
+        StandInGraph.log.append("replay")
+        self.static_outputs = self.body(*self.static_inputs)
+
+
+def test_record_once_then_replay_with_each_calls_inputs():
+    StandInGraph.log = []
+    seen = []
+    captured = StandInGraph(lambda x, y: (seen.append(x.clone()) or x * 2,), warmup=2)
+    for value in range(1, 6):
+        (out,) = captured(torch.full((4,), float(value)), None)
+        assert torch.equal(out, torch.full((4,), 2.0 * value))
+    assert StandInGraph.log == ["eager", "eager", "record", "replay", "replay", "replay"]
+    # A batch of another shape runs eagerly; the graph stays for the next full one.
+    (out,) = captured(torch.ones(3), None)
+    assert torch.equal(out, torch.full((3,), 2.0)) and StandInGraph.log[-1] == "replay"
+    captured(torch.full((4,), 7.0), None)
+    assert StandInGraph.log[-1] == "replay" and torch.equal(seen[-1], torch.full((4,), 7.0))
+
+
+def test_which_optimizers_can_be_recorded():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert optimizer_is_capturable(torch.optim.SGD(params, lr=0.1, momentum=0.9))
+    assert optimizer_is_capturable(torch.optim.Adam(params, capturable=True))
+    assert not optimizer_is_capturable(torch.optim.Adam(params, fused=True))  # torch refuses it while recording
+    assert not optimizer_is_capturable(torch.optim.Adam(params))
+
+
+def _fit(tmp_path, overrides, callbacks=()):
+    cfg = compose_cfg(tmp_path, ["model.d_steps=2", "model.g_steps=3", "data.batch_size=50",
+                                 "data.batches_per_epoch=8", "model.ema_half_life_images=500", "model.r1_gamma=1.0",
+                                 "torch_threads=1", *overrides])
+    torch.manual_seed(0)
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=list(callbacks))
+    trainer.fit(model, datamodule=datamodule)
+    return trainer, model
+
+
+def test_on_a_cpu_cuda_graph_says_why_not_and_trains_eagerly(tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        trainer, model = _fit(tmp_path / "graph", ["model.cuda_graph=true"])
+    assert model.captured is None
+    assert ("Iteration: eager, not a CUDA graph (model.cuda_graph=true, but no CUDA device (the run trains on cpu))"
+            in caplog.text)
+    _, eager = _fit(tmp_path / "eager", [])
+    for name, value in eager.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), name
+
+
+def test_the_replayed_iteration_trains_exactly_as_the_eager_one(tmp_path, monkeypatch):
+    """The GAN's side of the graph path: warm-up, recording, a replay per iteration, steps counted for replays
+    that run no Python. With the stand-in, the weights (EMA and R1 included), the logged means and global_step
+    equal the eager run's."""
+    eager_trainer, eager = _fit(tmp_path / "eager", [])
+    monkeypatch.setattr("gan_lightning.gan.why_not_captured", lambda module, trainer: None)
+    monkeypatch.setattr("gan_lightning.gan.CapturedIteration", StandInGraph)
+    StandInGraph.log = []
+    trainer, model = _fit(tmp_path / "graph", ["model.cuda_graph=true"])
+    warmup = cuda_graph.WARMUP_ITERATIONS
+    assert StandInGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (8 - warmup)
+    assert trainer.global_step == eager_trainer.global_step == 8 * 5
+    assert trainer.callback_metrics.keys() == eager_trainer.callback_metrics.keys()
+    for name, value in eager_trainer.callback_metrics.items():
+        assert torch.equal(value, trainer.callback_metrics[name]), name
+    for name, value in eager.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_on_a_gpu_the_graph_gives_the_eager_losses(tmp_path, precision):
+    """200 iterations recorded once and replayed against the same 200 eager: the same losses within a tolerance
+    (the kernels are the same, but cuBLAS may pick others inside a graph)."""
+    common = ["trainer=gpu", f"trainer.precision={precision}", "data.batches_per_epoch=200",
+              "trainer.log_every_n_steps=20"]
+    runs = {}
+    for graph in ("false", "true"):
+        trainer, model = _fit(tmp_path / graph, [*common, f"model.cuda_graph={graph}"])
+        runs[graph] = (trainer.callback_metrics, model)
+    assert runs["true"][1].captured is not None and runs["true"][1].captured.graph is not None
+    for name in ("train/d_loss", "train/g_loss"):
+        eager, replayed = runs["false"][0][name], runs["true"][0][name]
+        assert torch.allclose(eager, replayed, rtol=1e-3, atol=1e-4), (name, eager, replayed)
