@@ -12,6 +12,7 @@ optimizers that keep their step count on the device (SGD, or created with ``capt
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import lightning as L
@@ -22,6 +23,12 @@ from gan_lightning.update_paths import why_not_direct
 # Eager iterations on a side stream before recording: what is created lazily (Adam's moments, cuBLAS workspaces,
 # cuDNN plans) must exist before the graph is recorded, or it would be created inside it.
 WARMUP_ITERATIONS = 3
+
+
+def capturable_option(factory) -> dict[str, bool]:
+    """``{"capturable": True}`` for an optimizer class (or partial of one) that has that option, else ``{}``."""
+    cls = getattr(factory, "func", factory)
+    return {"capturable": True} if "capturable" in inspect.signature(cls).parameters else {}
 
 
 def optimizer_is_capturable(optimizer: torch.optim.Optimizer) -> bool:

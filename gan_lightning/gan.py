@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from gan_lightning.checkpoint import saved_checkpoint
-from gan_lightning.cuda_graph import CapturedIteration, why_not_captured
+from gan_lightning.cuda_graph import CapturedIteration, capturable_option, why_not_captured
 from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_int, is_number, require, require_int
@@ -229,10 +229,7 @@ class GAN(L.LightningModule):
     def make_optimizer(self, factory: Optimizer, net: nn.Module, lr: float) -> torch.optim.Optimizer:
         """``factory(net's parameters, lr)``; with ``capturable=True`` when the iteration may be recorded as a CUDA
         graph and the optimizer class has that option (Adam, AdamW, RMSprop...: the step count stays on the GPU)."""
-        kwargs = {}
-        cls = getattr(factory, "func", factory)
-        if self.hparams.cuda_graph and self.device.type == "cuda" and "capturable" in inspect.signature(cls).parameters:
-            kwargs["capturable"] = True
+        kwargs = capturable_option(factory) if self.hparams.cuda_graph and self.device.type == "cuda" else {}
         return factory(net.parameters(), lr=lr, **kwargs)
 
     def on_train_start(self) -> None:

@@ -10,9 +10,18 @@ import torch
 
 from gan_lightning.bench.__main__ import main
 from gan_lightning.bench.race import race
-from gan_lightning.bench.sides import compose_workload, prepare_mnist, run_original, run_project, train_bare
+from gan_lightning.bench.sides import (
+    compose_workload,
+    prepare_mnist,
+    run_limit,
+    run_original,
+    run_project,
+    train_bare,
+)
+from gan_lightning.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 from gan_lightning.train import train
+from tests.test_cuda_graph import StandInGraph
 
 CPU = torch.device("cpu")
 
@@ -92,3 +101,16 @@ def test_the_project_side_runs_its_iterations_across_epoch_boundaries(tmp_path):
     cfg = _workload_cfg("mnist_mlp", tmp_path, iterations, batch_size=64)
     result = run_project(cfg.copy(), CPU, iterations, warmup=4)  # the stopwatch raises if fewer ran
     assert result.seconds_per_iteration > 0 and result.wall_seconds > 0
+
+
+@pytest.mark.parametrize("workload", ["mnist_mlp", "gaussian_moments"])
+def test_the_limit_side_records_its_plain_loop_once_and_replays_it(workload, tmp_path):
+    """Side "limit" (CUDA only) run here with the stand-in for CUDA's graph API: the same nets and optimizers, real
+    samples drawn on the device inside the recorded iteration, one recording, then a replay per iteration."""
+    iterations = 8
+    cfg = _workload_cfg(workload, tmp_path, iterations if workload == "mnist_mlp" else 100, batch_size=16)
+    StandInGraph.log = []
+    result = run_limit(cfg, CPU, iterations, warmup=4, capture=StandInGraph)
+    warmup = WARMUP_ITERATIONS
+    assert StandInGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (iterations - warmup)
+    assert result.seconds_per_iteration > 0 and result.flops_per_iteration > 0

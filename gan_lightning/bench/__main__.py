@@ -12,7 +12,10 @@ rotates from round to round so that drifts in machine speed hit every side alike
   share of A's iteration: what the Lightning loop and what it does for the user (logging, progress bar, sample
   grids, checkpoints at epoch ends inside the window) cost. Only with --precision 32-true (bare runs fp32);
 - GFLOP per iteration (matmul and convolution FLOPs, torch.utils.flop_counter) and the share of the device's
-  measured matmul peak that A and B reach (A against the peak in its precision, B against fp32).
+  measured matmul peak that A and B reach (A against the peak in its precision, B against fp32);
+- on CUDA, limit it/s and A ÷ limit: side "limit" runs the same nets and optimizers as a plain loop with the data
+  on the device, recorded once as a CUDA graph (``limit.py``), so A ÷ limit is the share of the hardware's speed
+  that the project gets.
 """
 from __future__ import annotations
 
@@ -27,7 +30,15 @@ import torch
 
 from gan_lightning.bench.clock import matmul_peak
 from gan_lightning.bench.race import race, race_table
-from gan_lightning.bench.sides import WORKLOADS, compose_workload, prepare_mnist, run_bare, run_original, run_project
+from gan_lightning.bench.sides import (
+    WORKLOADS,
+    compose_workload,
+    prepare_mnist,
+    run_bare,
+    run_limit,
+    run_original,
+    run_project,
+)
 from gan_lightning.threads import torch_threads
 
 # Iterations per side and round: a few seconds of steady state on a 2-core CPU.
@@ -63,8 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="side A's trainer.precision (the originals run in fp32)")
     parser.add_argument("--threads", type=positive_int,
                         help="torch threads for every side (default: the preset's, else torch's default)")
-    parser.add_argument("--sides", nargs="+", default=["project", "original", "bare"], help="which sides to run",
-                        choices=["project", "original", "bare"])
+    parser.add_argument("--sides", nargs="+", default=["project", "original", "bare", "limit"],
+                        choices=["project", "original", "bare", "limit"],
+                        help="which sides to run (limit: CUDA only, left out on a CPU)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="config overrides for every side, e.g. model.cuda_graph=true (read by side A)")
     parser.add_argument("--race", action="store_true", help="instead: wall time until W1 < 0.05 of gaussian_fast "
                         "against gaussian_moments, each trained as its preset says")
     parser.add_argument("--race-seeds", nargs="+", type=int, default=[0], help="seeds for --race")
@@ -88,7 +102,7 @@ def bench_one(workload: str, batch_size: int | None, args, device: torch.device,
     warmup = max(2, iterations // 5)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     cfg = compose_workload(workload, mnist_root, batch_size, iterations, accelerator, args.precision, args.threads,
-                           tmp / "runs")
+                           tmp / "runs", args.overrides)
     results = {side: [] for side in args.sides}
     for r in range(args.rounds):
         shift = r % len(args.sides)
@@ -97,6 +111,8 @@ def bench_one(workload: str, batch_size: int | None, args, device: torch.device,
                 results[side].append(run_project(cfg.copy(), device, iterations, warmup))
             elif side == "original":
                 results[side].append(run_original(workload, cfg, device, iterations, warmup))
+            elif side == "limit":
+                results[side].append(run_limit(cfg, device, iterations, warmup))
             else:
                 results[side].append(run_bare(cfg, device, iterations, warmup))
     with torch_threads(cfg.torch_threads):
@@ -123,6 +139,9 @@ def summarise(entry: dict) -> dict:
         pairs = list(zip(sides["project"], sides["original"]))
         row["speed"] = _median_min_max([b["seconds_per_iteration"] / a["seconds_per_iteration"] for a, b in pairs])
         row["wall_ratio"] = _median_min_max([a["wall_seconds"] / b["wall_seconds"] for a, b in pairs])
+    if "project" in sides and "limit" in sides:
+        pairs = list(zip(sides["project"], sides["limit"]))
+        row["of_limit"] = _median_min_max([b["seconds_per_iteration"] / a["seconds_per_iteration"] for a, b in pairs])
     if "project" in sides and "bare" in sides:
         pairs = list(zip(sides["project"], sides["bare"]))
         diffs = [(a["seconds_per_iteration"] - b["seconds_per_iteration"]) * 1e3 for a, b in pairs]
@@ -143,8 +162,8 @@ def table(entries: list[dict], images: str | None) -> str:
     """Markdown table of the summaries."""
     lines = [
         "| workload | batch | thr | A it/s | B it/s | A img/s | B img/s | speed A/B | wall time A÷B | bare it/s "
-        "| A − bare ms | A − bare % of A | GFLOP/it A / B | peak use A / B |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| A − bare ms | A − bare % of A | GFLOP/it A / B | peak use A / B | limit it/s | A ÷ limit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in entries:
         row, n = summarise(entry), entry["images_per_iteration"]
@@ -155,7 +174,8 @@ def table(entries: list[dict], images: str | None) -> str:
             _fmt(row.get("wall_ratio") and row["wall_ratio"][0], ".2f"), _fmt(row.get("bare_it_s"), ".2f"),
             _spread(row.get("overhead_ms"), ".2f"), _fmt(row.get("overhead_share"), ".1%"),
             f"{_fmt(row.get('project_gflop'), '.4f')} / {_fmt(row.get('original_gflop'), '.4f')}",
-            f"{_fmt(row.get('project_util'), '.0%')} / {_fmt(row.get('original_util'), '.0%')} |",
+            f"{_fmt(row.get('project_util'), '.0%')} / {_fmt(row.get('original_util'), '.0%')}",
+            _fmt(row.get("limit_it_s"), ".1f"), f"{_spread(row.get('of_limit'), '.2f')} |",
         ]))
     notes = f"\n\nMNIST images: {images}." if images else "\n"
     return "\n".join(lines) + notes + " Peak: the measured matmul of this device (A: its precision, B: fp32).\n"
@@ -185,6 +205,8 @@ def main(argv=None) -> list[dict]:
         return results
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
+    if device.type != "cuda" and "limit" in args.sides:
+        args.sides.remove("limit")  # a CUDA graph needs CUDA
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,12 +1,15 @@
-"""The project's own iteration with Lightning taken away: side "bare" of the benchmark.
+"""The project's own iteration with Lightning taken away: side "bare" of the benchmark, and the body of side
+"limit".
 
-Same data path (the DataModule's uint8 loader, scaled to [-1, 1] after the transfer), same update order, losses
-and finiteness check as ``GAN.training_step``, but plain ``backward()``/``step()`` calls and no Lightning loop,
+Same data path (the DataModule's uint8 batches, scaled to [-1, 1] on the device), same update order, losses and
+finiteness check as ``GAN.training_step``, but plain ``backward()``/``step()`` calls and no Lightning loop,
 hooks, logging, progress bar, sample grids or checkpoints. Side A minus this loop is what the framework path and
 what it does for the user cost per iteration. (No R1, gradient penalty, labels, EMA or clipping: it refuses presets
 that use them.)
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from omegaconf import DictConfig
@@ -16,22 +19,22 @@ from gan_lightning.finite_watch import FiniteWatch
 from gan_lightning.losses import discriminator_loss, generator_loss
 from gan_lightning.sampling import draw_latent
 
+Iteration = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
-def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
-              iterations: int, device: torch.device, tick, check_every: int = 20) -> None:
-    """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``); the
-    finiteness check reads the device every ``check_every`` iterations (the project's trainer.log_every_n_steps)."""
+
+def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, model: DictConfig,
+                   device: torch.device) -> Iteration:
+    """The GAN iteration as a function of the real batch: returns (D loss mean, G loss mean, all fakes finite),
+    reading nothing back to the host."""
     for key in ("r1_gamma", "gp_lambda", "num_classes", "ema_half_life_images", "grad_clip_norm"):
         if model.get(key):
             raise ValueError(f"the bare loop does not implement model.{key}; benchmark presets without it")
     d_steps, g_steps, reuse = model.d_steps, model.g_steps, model.get("reuse_fake", False)
-    watch = FiniteWatch()
 
     def latent(n: int) -> torch.Tensor:
         return draw_latent(n, model.latent_dim, model.latent_distribution, device)
 
-    for iteration in range(1, iterations + 1):
-        real = next(batches)
+    def iteration(real: torch.Tensor):
         fake, d_loss, g_loss = None, torch.zeros((), device=device), torch.zeros((), device=device)
         fake_finite = torch.ones((), dtype=torch.bool, device=device)
         for i, chunk in enumerate(real.tensor_split(d_steps)):
@@ -56,9 +59,22 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
             opt_g.step()
             g_loss = g_loss + loss.detach()
         discriminator.requires_grad_(True)
+        return d_loss / d_steps, g_loss / g_steps, fake_finite
+
+    return iteration
+
+
+def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
+              iterations: int, device: torch.device, tick, check_every: int = 20) -> None:
+    """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``); the
+    finiteness check reads the device every ``check_every`` iterations (the project's trainer.log_every_n_steps)."""
+    iteration = bare_iteration(generator, discriminator, opt_g, opt_d, model, device)
+    watch = FiniteWatch()
+    for done in range(1, iterations + 1):
+        d_loss, g_loss, fake_finite = iteration(next(batches))
         if model.check_finite:  # as the project: folded on the device, read every check_every iterations
-            losses = torch.stack([d_loss / d_steps, g_loss / g_steps])
+            losses = torch.stack([d_loss, g_loss])
             watch.add(torch.stack([fake_finite, *losses.isfinite().unbind()]), losses)
-            if iteration % check_every == 0 and watch.check() is not None:
+            if done % check_every == 0 and watch.check() is not None:
                 raise FloatingPointError("non-finite loss or G output")
         tick()

@@ -4,7 +4,9 @@
   sample grids and checkpoints as a user has them; only the image-quality metrics are off, they evaluate);
 - ``original``: the hand-written original loop (``originals.py``) with the same nets, batch and optimizer classes
   and settings, fed and run the original's way (torch's default optimizer kernels, PIL transforms);
-- ``bare``: the project's iteration without Lightning (``bare.py``).
+- ``bare``: the project's iteration without Lightning (``bare.py``);
+- ``limit`` (CUDA only): the same nets and optimizers as a plain loop with data on the device, the iteration
+  recorded once as a CUDA graph (``limit.py``): what the hardware does with them.
 
 Each returns a ``SideResult``: steady-state seconds per iteration (after ``warmup`` iterations), the wall time
 of the whole call, and the FLOPs of its second iteration.
@@ -29,9 +31,11 @@ from omegaconf import DictConfig
 
 from gan_lightning.bench.bare import bare_loop
 from gan_lightning.bench.clock import FlopTick, Stopwatch, TickEachIteration
+from gan_lightning.bench.limit import limit_loop
 from gan_lightning.bench.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
 from gan_lightning.compose import compose_config
-from gan_lightning.data import real_samples
+from gan_lightning.cuda_graph import CapturedIteration, capturable_option
+from gan_lightning.data import real_samples, to_model_range
 from gan_lightning.data.idx import read_idx
 from gan_lightning.data.mnist import SPLITS, find_idx_file, write_random_split
 from gan_lightning.threads import torch_threads
@@ -78,9 +82,10 @@ def prepare_mnist(data_dir: str | None, root: Path, generated_images: int = 6000
 
 
 def compose_workload(workload: str, mnist_root: str | None, batch_size: int | None, iterations: int,
-                     device: str, precision: str, threads: int | None, output_dir: Path) -> DictConfig:
-    """The preset's config for ``iterations`` iterations. Every side uses its ``torch_threads``: ``threads``, else
-    the preset's, else torch's current default."""
+                     device: str, precision: str, threads: int | None, output_dir: Path,
+                     extra: list[str] = ()) -> DictConfig:
+    """The preset's config for ``iterations`` iterations, with the ``extra`` overrides. Every side uses its
+    ``torch_threads``: ``threads``, else the preset's, else torch's current default."""
     preset, _ = WORKLOADS[workload]
     overrides = [f"experiment={preset}", f"trainer.accelerator={device}", f"trainer.precision={precision}"]
     if threads is not None:
@@ -96,7 +101,7 @@ def compose_workload(workload: str, mnist_root: str | None, batch_size: int | No
         if iterations % per_epoch:
             raise ValueError(f"gaussian_moments runs whole epochs of 100 iterations; got {iterations} iterations")
         overrides += [f"data.batches_per_epoch={per_epoch}", f"trainer.max_epochs={iterations // per_epoch}"]
-    cfg = compose_config(overrides, output_dir)
+    cfg = compose_config([*overrides, *extra], output_dir)
     if workload.startswith("mnist"):
         cfg.trainer.max_steps = iterations * (cfg.model.d_steps + cfg.model.g_steps)
     if cfg.get("torch_threads") is None:
@@ -138,15 +143,17 @@ def run_project(cfg: DictConfig, device: torch.device, iterations: int, warmup: 
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
 
 
-def _nets_and_optimizers(cfg: DictConfig, device: torch.device, as_original: bool = False):
+def _nets_and_optimizers(cfg: DictConfig, device: torch.device, as_original: bool = False,
+                         capturable: bool = False):
     """The preset's nets and optimizers; ``as_original``: the optimizers with torch's default implementation (the
-    originals do not ask for fused kernels)."""
+    originals do not ask for fused kernels); ``capturable``: optimizers that a CUDA graph can record."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = instantiate(cfg.model.generator).to(device)
     discriminator = instantiate(cfg.model.discriminator).to(device)
-    kwargs = {"fused": None} if as_original else {}
-    opt_g = instantiate(cfg.model.g_optimizer)(generator.parameters(), lr=cfg.model.g_lr, **kwargs)
-    opt_d = instantiate(cfg.model.d_optimizer)(discriminator.parameters(), lr=cfg.model.d_lr, **kwargs)
+    factories = instantiate(cfg.model.g_optimizer), instantiate(cfg.model.d_optimizer)
+    kwargs = [{"fused": None} if as_original else capturable_option(f) if capturable else {} for f in factories]
+    opt_g = factories[0](generator.parameters(), lr=cfg.model.g_lr, **kwargs[0])
+    opt_d = factories[1](discriminator.parameters(), lr=cfg.model.d_lr, **kwargs[1])
     return generator, discriminator, opt_g, opt_d
 
 
@@ -194,5 +201,22 @@ def run_bare(cfg: DictConfig, device: torch.device, iterations: int, warmup: int
     with quiet(), torch_threads(cfg.torch_threads):
         start = time.perf_counter()
         train_bare(cfg, device, iterations, tick)
+        wall = time.perf_counter() - start
+    return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
+
+
+def run_limit(cfg: DictConfig, device: torch.device, iterations: int, warmup: int,
+              capture: type[CapturedIteration] = CapturedIteration) -> SideResult:
+    """``limit_loop`` on the preset's nets (CUDA only, unless a stand-in ``capture`` is given)."""
+    stopwatch, flops, tick = _ticks(device, iterations, warmup)
+    with quiet(), torch_threads(cfg.torch_threads):
+        start = time.perf_counter()
+        generator, discriminator, opt_g, opt_d = _nets_and_optimizers(cfg, device, capturable=device.type == "cuda")
+        images = None
+        if cfg.data._target_.endswith("MNISTDataModule"):
+            datamodule = instantiate(cfg.data)
+            datamodule.setup("fit")
+            images = to_model_range(datamodule.images.to(device))
+        limit_loop(generator, discriminator, opt_g, opt_d, images, cfg, iterations, device, tick, capture)
         wall = time.perf_counter() - start
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
