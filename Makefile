@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH ?= default
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: train test clean-venv
+.PHONY: train test clean-venv gpu-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,15 @@ test: $(BIN)/.installed
 
 clean-venv:
 	rm -rf $(VENV)
+
+# On a CUDA machine whose Python already has the dependencies (no .venv; e.g. `make gpu-check PYTHON=python`): the
+# GPU-only tests, then issue 13's rows, each with the project's CUDA graph on and the limit side (a few minutes).
+GPU_BENCH = $(PYTHON) -m gan_lightning.bench --device cuda --rounds 2 --sides project limit $(BENCH_DATA)
+gpu-check:
+	$(PYTHON) -m pytest -q -k on_a_gpu tests/test_cuda_graph.py tests/test_sync_free.py
+	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 64 1024 --iterations 1000 --set model.cuda_graph=true
+	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 1024 --iterations 1000 --precision bf16-mixed \
+		--set model.cuda_graph=true
+	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 --set model.cuda_graph=true
+	time $(PYTHON) -m gan_lightning.train experiment=gaussian_moments trainer=gpu model.cuda_graph=true \
+		data.batches_per_epoch=500 trainer.max_epochs=10 callbacks.samples.every_n_iterations=0
