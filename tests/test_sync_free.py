@@ -85,14 +85,15 @@ def test_iterations_between_checks_read_nothing_back_from_the_device(data, tmp_p
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_a_gpu_iterations_between_checks_never_synchronize(tmp_path, mnist_dir):
-    """CUDA's sync debug mode raises on any synchronizing call (item, a pageable copy, ...) between two checks."""
+    """CUDA's sync debug mode raises on any synchronizing call (item, a pageable copy, ...) in the training steps
+    between two checks (from each batch's start to its end: the step and what Lightning does around it)."""
 
     class NoSyncBetweenChecks(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
             due = (pl_module.iteration + 1) % trainer.log_every_n_steps == 0  # this turn checks and logs
             torch.cuda.set_sync_debug_mode("default" if due or pl_module.iteration < 2 else "error")
 
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             torch.cuda.set_sync_debug_mode("default")
 
     cfg = compose_cfg(tmp_path, ["trainer=gpu", "data=mnist", f"data.data_dir={mnist_dir}", "data.batch_size=4",
