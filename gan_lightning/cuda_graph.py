@@ -46,6 +46,8 @@ def why_not_captured(module: L.LightningModule, trainer: L.Trainer) -> str | Non
     reason = why_not_direct(module, trainer)
     if reason is not None:
         return reason
+    if getattr(trainer, "_detect_anomaly", False):
+        return "trainer.detect_anomaly checks every backward on the host"
     for name, optimizer in zip(("g_optimizer", "d_optimizer"), trainer.optimizers):
         if not optimizer_is_capturable(optimizer):
             return (f"model.{name} ({type(optimizer).__name__}) keeps its step count on the host (use SGD, or an "
@@ -58,7 +60,8 @@ class CapturedIteration:
     then records it once into a graph and from then on copies each call's inputs into the recorded ones and replays.
 
     ``body`` must take and return tensors and read nothing back to the host. Inputs of another shape than the
-    recorded ones (a last short batch) run eagerly, and the graph stays for the next full batch.
+    recorded ones (a last short batch) run eagerly, and the graph stays for the next full batch. The outputs are
+    copies: the recorded ones are overwritten by the next replay.
     """
 
     def __init__(self, body: Callable[..., tuple[torch.Tensor, ...]], warmup: int = WARMUP_ITERATIONS) -> None:
@@ -82,7 +85,7 @@ class CapturedIteration:
                 if static is not None:
                     static.copy_(x)
         self.replay()
-        return self.static_outputs
+        return tuple(t.clone() for t in self.static_outputs)
 
     def fits(self, inputs) -> bool:
         return all((a is None and b is None) or (a is not None and b is not None and a.shape == b.shape
@@ -99,11 +102,13 @@ class CapturedIteration:
         return outputs
 
     def record(self) -> None:
-        self.graph = torch.cuda.CUDAGraph()
+        graph = torch.cuda.CUDAGraph()
         # (Lightning's autocast runs without its cache, so every cast of a weight is recorded as a kernel, not
         # taken from a cache as a constant: tests/test_gan_step.py checks the same property for the eager path.)
-        with torch.cuda.graph(self.graph):
+        # thread_local: CUDA calls from other threads (a DataLoader's pin-memory thread) do not break the recording.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.static_outputs = self.body(*self.static_inputs)
+        self.graph = graph  # only once recorded: a failed recording leaves nothing to replay
 
     def replay(self) -> None:
         self.graph.replay()

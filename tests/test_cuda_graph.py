@@ -16,7 +16,8 @@ from tests.conftest import compose_cfg
 
 class StandInGraph(CapturedIteration):
     """CapturedIteration with CUDA's graph API replaced as a graph behaves: recording runs nothing, and a replay
-    runs the recorded body on the recorded input tensors (so a missed input copy would train on a stale batch)."""
+    runs the recorded body on the recorded input tensors (so a missed input copy would train on a stale batch) and
+    writes into the same output tensors every time (so a consumer keeping them would see them change)."""
 
     log: list[str] = []
 
@@ -30,7 +31,11 @@ class StandInGraph(CapturedIteration):
 
     def replay(self) -> None:
         StandInGraph.log.append("replay")
-        self.static_outputs = self.body(*self.static_inputs)
+        outputs = self.body(*self.static_inputs)
+        if not self.static_outputs:  # the first replay: these become the recorded outputs
+            self.static_outputs = outputs
+        for static, new in zip(self.static_outputs, outputs):  # a graph writes into the same tensors every time
+            static.copy_(new)
 
 
 def test_record_once_then_replay_with_each_calls_inputs():
@@ -82,11 +87,12 @@ def test_the_replayed_iteration_trains_exactly_as_the_eager_one(tmp_path, monkey
     """The GAN's side of the graph path: warm-up, recording, a replay per iteration, steps counted for replays
     that run no Python. With the stand-in, the weights (EMA and R1 included), the logged means and global_step
     equal the eager run's."""
-    eager_trainer, eager = _fit(tmp_path / "eager", [])
+    windows = ["trainer.log_every_n_steps=3"]  # logged means over 3 iterations: sums kept across replays
+    eager_trainer, eager = _fit(tmp_path / "eager", windows)
     monkeypatch.setattr("gan_lightning.gan.why_not_captured", lambda module, trainer: None)
     monkeypatch.setattr("gan_lightning.gan.CapturedIteration", StandInGraph)
     StandInGraph.log = []
-    trainer, model = _fit(tmp_path / "graph", ["model.cuda_graph=true"])
+    trainer, model = _fit(tmp_path / "graph", [*windows, "model.cuda_graph=true"])
     warmup = cuda_graph.WARMUP_ITERATIONS
     assert StandInGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (8 - warmup)
     assert trainer.global_step == eager_trainer.global_step == 8 * 5

@@ -39,6 +39,7 @@ from gan_lightning.bench.sides import (
     run_original,
     run_project,
 )
+from gan_lightning.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 
 # Iterations per side and round: a few seconds of steady state on a 2-core CPU.
@@ -99,7 +100,8 @@ def bench_one(workload: str, batch_size: int | None, args, device: torch.device,
     """All rounds of one (workload, batch size): every side's measurements, the peak and the sizes."""
     iterations = (args.gaussian_iterations if workload == "gaussian_moments" else args.iterations) \
         or DEFAULT_ITERATIONS.get((workload, batch_size), 50)
-    warmup = max(2, iterations // 5)
+    # On CUDA the timed window starts after a recorded CUDA graph's warm-up and recording (side A, side limit).
+    warmup = max(WARMUP_ITERATIONS + 2 if device.type == "cuda" else 2, iterations // 5)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     cfg = compose_workload(workload, mnist_root, batch_size, iterations, accelerator, args.precision, args.threads,
                            tmp / "runs", args.overrides)
