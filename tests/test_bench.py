@@ -114,3 +114,10 @@ def test_the_limit_side_records_its_plain_loop_once_and_replays_it(workload, tmp
     warmup = WARMUP_ITERATIONS
     assert StandInGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (iterations - warmup)
     assert result.seconds_per_iteration > 0 and result.flops_per_iteration > 0
+
+
+def test_set_overrides_reach_every_sides_config(tmp_path):
+    root = prepare_mnist(None, tmp_path / "data", generated_images=64)
+    cfg = compose_workload("mnist_mlp", root, 16, 10, "cpu", "32-true", 1, tmp_path / "run",
+                           ["model.cuda_graph=true", "model.g_lr=0.001"])
+    assert cfg.model.cuda_graph is True and cfg.model.g_lr == 0.001

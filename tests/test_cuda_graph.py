@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 
+import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
 
 from gan_lightning import cuda_graph
-from gan_lightning.cuda_graph import CapturedIteration, optimizer_is_capturable
+from gan_lightning.cuda_graph import CapturedIteration, optimizer_is_capturable, why_not_captured
 from tests.conftest import compose_cfg
 
 
@@ -118,3 +119,33 @@ def test_on_a_gpu_the_graph_gives_the_eager_losses(tmp_path, precision):
     for name in ("train/d_loss", "train/g_loss"):
         eager, replayed = runs["false"][0][name], runs["true"][0][name]
         assert torch.allclose(eager, replayed, rtol=1e-3, atol=1e-4), (name, eager, replayed)
+
+
+class OnBackward(L.Callback):
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        pass
+
+
+def test_what_keeps_the_iteration_from_being_recorded(tmp_path):
+    """The checks behind the one-line fallback, on a GAN that reports a CUDA device (nothing is moved: the checks
+    only read settings)."""
+    cfg = compose_cfg(tmp_path, [])
+    model = instantiate(cfg.model)
+    model._device = torch.device("cuda", 0)
+
+    def reason(optimizer=torch.optim.SGD, **trainer_args):
+        trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, **trainer_args)
+        trainer.strategy.connect(model)
+        trainer.strategy.optimizers = [optimizer(net.parameters(), lr=0.1)
+                                       for net in (model.generator, model.discriminator)]
+        return why_not_captured(model, trainer)
+
+    assert reason() is None
+    assert reason(precision="bf16-mixed") is None
+    assert reason(optimizer=lambda params, lr: torch.optim.Adam(params, lr, capturable=True)) is None
+    assert reason(optimizer=torch.optim.Adam) == ("model.g_optimizer (Adam) keeps its step count on the host (use "
+                                                  "SGD, or an optimizer with a capturable option)")
+    assert "callback OnBackward listens" in reason(callbacks=[OnBackward()])
+    assert reason(detect_anomaly=True) == "trainer.detect_anomaly checks every backward on the host"
+    model._device = torch.device("cpu")
+    assert reason() == "no CUDA device (the run trains on cpu)"
