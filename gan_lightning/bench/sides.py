@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import logging
 import os
 import shutil
@@ -27,6 +28,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.apply_func import move_data_to_device
+from lightning.fabric.utilities.data import _set_sampler_epoch
 from omegaconf import DictConfig
 
 from gan_lightning.bench.bare import bare_loop
@@ -185,10 +187,14 @@ def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> 
     nets = _nets_and_optimizers(cfg, device)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
+    if getattr(datamodule, "images", None) is not None:  # MNIST lives on the training device, as under the Trainer
+        datamodule.images, datamodule.labels = datamodule.images.to(device), datamodule.labels.to(device)
+    loader = datamodule.train_dataloader()
 
-    def batches():  # the loader's batches, moved and scaled as Lightning's transfer hooks do
-        while True:
-            for batch in datamodule.train_dataloader():
+    def batches():  # the loader's batches, epoch after epoch, moved and scaled as Lightning's transfer hooks do
+        for epoch in itertools.count():
+            _set_sampler_epoch(loader, epoch)
+            for batch in loader:
                 batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
                 yield real_samples(batch)
 
