@@ -27,13 +27,17 @@ class NonFinite:
 
 class FiniteWatch:
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.count = 0  # iterations folded since the last check
         self.first_bad: torch.Tensor | None = None  # offset of the first bad iteration in the window, -1 if none
         self.first_ok: torch.Tensor | None = None  # its verdicts, one per name in WATCHED
         self.first_losses: torch.Tensor | None = None  # its (D loss, G loss)
 
-    def add(self, ok: torch.Tensor, losses: torch.Tensor) -> None:
-        """Fold one iteration: ``ok`` holds a bool per name in WATCHED, ``losses`` (D loss, G loss)."""
+    def add(self, fake_finite: torch.Tensor, losses: torch.Tensor) -> None:
+        """Fold one iteration: whether all its fake samples were finite, and its (D loss, G loss)."""
+        ok = torch.cat([fake_finite.view(1), losses.isfinite()])  # one verdict per name in WATCHED
         if self.first_bad is None:
             self.first_bad = torch.full((), -1, dtype=torch.long, device=ok.device)
             self.first_ok, self.first_losses = torch.ones_like(ok), torch.zeros_like(losses)
@@ -53,5 +57,5 @@ class FiniteWatch:
             d_loss, g_loss = self.first_losses.tolist()
             names = [name for name, ok in zip(WATCHED, self.first_ok.tolist()) if not ok]
             found = NonFinite(self.count - offset, names, d_loss, g_loss)
-        self.__init__()
+        self.reset()
         return found

@@ -145,7 +145,7 @@ class GAN(L.LightningModule):
         means, fake_finite = (self.captured or self.iteration_body)(real, labels)
         self.update.count_steps(hp.d_steps + hp.g_steps)
         if hp.check_finite:  # folded on the device; read by stop_if_not_finite
-            self.finite.add(torch.stack([fake_finite, *means[:2].isfinite().unbind()]), means[:2])
+            self.finite.add(fake_finite, means[:2])
         self.iteration += 1
         self.window.add(means)
         self.after_iteration(len(real))

@@ -73,8 +73,7 @@ def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batc
     for done in range(1, iterations + 1):
         d_loss, g_loss, fake_finite = iteration(next(batches))
         if model.check_finite:  # as the project: folded on the device, read every check_every iterations
-            losses = torch.stack([d_loss, g_loss])
-            watch.add(torch.stack([fake_finite, *losses.isfinite().unbind()]), losses)
+            watch.add(fake_finite, torch.stack([d_loss, g_loss]))
             if done % check_every == 0 and watch.check() is not None:
                 raise FloatingPointError("non-finite loss or G output")
         tick()
