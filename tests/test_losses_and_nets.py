@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
 from torch import nn
 
 from gan_lightning.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
-from gan_lightning.nets import MLP, BatchDiscriminator, DCGANDiscriminator, DCGANGenerator, Moments, SquaredDeviations
+from gan_lightning.nets import (
+    MLP,
+    BatchDiscriminator,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    LabelConditioned,
+    Moments,
+    SquaredDeviations,
+)
 
 
 def test_generator_losses_match_their_formulas():
@@ -175,3 +184,35 @@ def test_spectral_norm_dcgan_discriminator_without_batch_norm():
     # The parametrization divides the (reshaped) kernel by its largest singular value.
     assert _largest_singular_values(d) == pytest.approx([1.0, 1.0, 1.0], abs=0.02)
     assert d(x).shape == (4, 1)
+
+
+def test_label_conditioned_dcgan_nets_join_the_label_as_latent_entries_and_as_image_planes():
+    torch.manual_seed(0)
+    g = LabelConditioned(partial(DCGANGenerator, out_shape=(1, 28, 28), features=8), 10, [100], size_arg="latent_dim")
+    d = LabelConditioned(partial(DCGANDiscriminator, features=8), 10, (1, 28, 28), join="channels").eval()
+    assert g.net.net[0].in_channels == 110  # z and the 10-d embedding are the DCGAN generator's latent
+    assert d.net.net[0].in_channels == 11  # the image's channel and 10 label planes
+    z, labels = torch.randn(4, 100), torch.tensor([0, 3, 3, 9])
+    x = g(z, labels)
+    assert x.shape == (4, 1, 28, 28)
+    # D sees the image and, in every pixel, the embedding of its label: the planes are what the first conv takes.
+    seen = []
+    d.net.net[0].register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    out = d(x, labels)
+    assert out.shape == (4, 1)
+    assert torch.equal(seen[0][:, :1], x)
+    assert torch.equal(seen[0][:, 1:], d.embedding(labels)[:, :, None, None].expand(-1, -1, 28, 28))
+    # Each net obeys the label: another label, another output for the same z / image.
+    other = torch.tensor([1, 4, 5, 2])
+    assert not torch.allclose(g(z, other), x) and not torch.allclose(d(x, other), out)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"join": "planes"}, "join='planes': one of flat, channels"),
+    ({"join": "channels", "in_shape": [100]}, r"join='channels' needs \(C, H, W\) inputs"),
+    ({"join": "channels", "size_arg": "latent_dim"}, "size_arg='latent_dim': in_shape, or latent_dim with join='flat'"),
+])
+def test_label_conditioned_refuses_a_join_its_input_cannot_take(kwargs, message):
+    settings = {"net": DCGANDiscriminator, "num_classes": 10, "in_shape": (1, 28, 28)} | kwargs
+    with pytest.raises(ValueError, match=message):
+        LabelConditioned(**settings)

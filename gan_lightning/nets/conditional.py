@@ -1,4 +1,4 @@
-"""Class-conditional nets: a label embedding joined to the input, as PyTorch-GAN's cgan.py does."""
+"""Class-conditional nets: an unconditional net plus a learnt label embedding joined to its input."""
 from __future__ import annotations
 
 import math
@@ -7,21 +7,42 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+JOINS = ("flat", "channels")
+
 
 class LabelConditioned(nn.Module):
-    """``net(concat(flatten(x), embedding(y)))``: G(z, y) when ``net`` is a generator, D(x, y) when a discriminator.
+    """G(z, y) when ``net`` builds a generator, D(x, y) when it builds a discriminator; two ways to join the label:
 
-    ``net`` builds the inner net given its ``in_shape`` (a ``_partial_`` MLP in the config): it takes the
-    flattened input of shape ``in_shape`` plus ``embedding_dim`` values per sample. cgan.py embeds the 10 digits in
-    10 dimensions, for G and for D.
+    - ``join="flat"`` (PyTorch-GAN's cgan.py): ``net(concat(flatten(x), embedding(y)))``. The inner net is built
+      for the joined size: ``in_shape=[size]`` (the MLPs) or, with ``size_arg="latent_dim"``, ``latent_dim=size``
+      (the DCGAN generator, whose latent is then z and the embedding);
+    - ``join="channels"`` (the usual conditional DCGAN D): the embedding as constant planes after the image's
+      channels, ``net(concat(x, planes))``, built for ``in_shape=[C + embedding_dim, H, W]``.
+
+    ``net`` is a ``_partial_`` net in the config. cgan.py embeds the 10 digits in 10 dimensions, for G and for D.
     """
 
     def __init__(self, net: Callable[..., nn.Module], num_classes: int, in_shape: Sequence[int],
-                 embedding_dim: int | None = None) -> None:
+                 embedding_dim: int | None = None, join: str = "flat", size_arg: str = "in_shape") -> None:
         super().__init__()
-        self.num_classes = num_classes
+        if join not in JOINS:
+            raise ValueError(f"join={join!r}: one of {', '.join(JOINS)}")
+        if join == "channels" and len(in_shape) != 3:
+            raise ValueError(f"join='channels' needs (C, H, W) inputs, got in_shape {list(in_shape)}")
+        if size_arg not in ("in_shape", "latent_dim") or (size_arg == "latent_dim" and join != "flat"):
+            raise ValueError(f"size_arg={size_arg!r}: in_shape, or latent_dim with join='flat'")
+        self.num_classes, self.join = num_classes, join
         self.embedding = nn.Embedding(num_classes, embedding_dim or num_classes)
-        self.net = net(in_shape=[math.prod(in_shape) + self.embedding.embedding_dim])
+        extra = self.embedding.embedding_dim
+        if join == "channels":
+            self.net = net(in_shape=[in_shape[0] + extra, *in_shape[1:]])
+        else:
+            size = math.prod(in_shape) + extra
+            self.net = net(latent_dim=size) if size_arg == "latent_dim" else net(in_shape=[size])
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x.flatten(1), self.embedding(labels).to(x.dtype)], dim=1))
+        embedded = self.embedding(labels).to(x.dtype)
+        if self.join == "channels":
+            planes = embedded[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            return self.net(torch.cat([x, planes], dim=1))
+        return self.net(torch.cat([x.flatten(1), embedded], dim=1))
