@@ -186,22 +186,24 @@ def test_spectral_norm_dcgan_discriminator_without_batch_norm():
     assert d(x).shape == (4, 1)
 
 
-def test_label_conditioned_dcgan_nets_join_the_label_as_latent_entries_and_as_image_planes():
+def test_label_conditioned_dcgan_nets_join_the_label_as_latent_entries_and_as_one_hot_planes():
     torch.manual_seed(0)
     g = LabelConditioned(partial(DCGANGenerator, out_shape=(1, 28, 28), features=8), 10, [100], size_arg="latent_dim")
     d = LabelConditioned(partial(DCGANDiscriminator, features=8), 10, (1, 28, 28), join="channels").eval()
     assert g.net.net[0].in_channels == 110  # z and the 10-d embedding are the DCGAN generator's latent
-    assert d.net.net[0].in_channels == 11  # the image's channel and 10 label planes
+    assert d.net.net[0].in_channels == 11 and d.embedding is None  # the image's channel and 10 one-hot planes
     z, labels = torch.randn(4, 100), torch.tensor([0, 3, 3, 9])
     x = g(z, labels)
     assert x.shape == (4, 1, 28, 28)
-    # D sees the image and, in every pixel, the embedding of its label: the planes are what the first conv takes.
+    # What D's first conv takes: the image, then in every pixel the one-hot label.
     seen = []
     d.net.net[0].register_forward_hook(lambda module, args, out: seen.append(args[0]))
     out = d(x, labels)
     assert out.shape == (4, 1)
     assert torch.equal(seen[0][:, :1], x)
-    assert torch.equal(seen[0][:, 1:], d.embedding(labels)[:, :, None, None].expand(-1, -1, 28, 28))
+    planes = seen[0][:, 1:]
+    assert torch.equal(planes.amax(dim=(2, 3)), planes.amin(dim=(2, 3)))  # constant over the image
+    assert torch.equal(planes[:, :, 0, 0], nn.functional.one_hot(labels, 10).float())
     # Each net obeys the label: another label, another output for the same z / image.
     other = torch.tensor([1, 4, 5, 2])
     assert not torch.allclose(g(z, other), x) and not torch.allclose(d(x, other), out)
@@ -211,6 +213,7 @@ def test_label_conditioned_dcgan_nets_join_the_label_as_latent_entries_and_as_im
     ({"join": "planes"}, "join='planes': one of flat, channels"),
     ({"join": "channels", "in_shape": [100]}, r"join='channels' needs \(C, H, W\) inputs"),
     ({"join": "channels", "size_arg": "latent_dim"}, "size_arg='latent_dim': in_shape, or latent_dim with join='flat'"),
+    ({"join": "channels", "embedding_dim": 10}, "join='channels' takes the one-hot label, not an embedding"),
 ])
 def test_label_conditioned_refuses_a_join_its_input_cannot_take(kwargs, message):
     settings = {"net": DCGANDiscriminator, "num_classes": 10, "in_shape": (1, 28, 28)} | kwargs
