@@ -1,4 +1,5 @@
-"""Class-conditional nets: an unconditional net plus a learnt label embedding joined to its input."""
+"""Class-conditional nets: an unconditional net with the label joined to its input (a learnt embedding or one-hot
+planes)."""
 from __future__ import annotations
 
 import math
