@@ -27,14 +27,25 @@ test: $(BIN)/.installed
 clean-venv:
 	rm -rf $(VENV)
 
-# On a CUDA machine whose Python already has the dependencies (no .venv; e.g. `make gpu-check PYTHON=python`): the
-# GPU-only tests, then issue 13's rows, each with the project's CUDA graph on and the limit side (a few minutes).
+# On a CUDA machine whose Python already has the dependencies (no .venv; e.g. `make -k gpu-check PYTHON=python3`):
+# the GPU-only tests, then issue 13's rows, each with the project's CUDA graph on and the limit side (a few minutes).
+# One target per check, so that `make -k` runs the others when one fails. BENCH_DATA="--data-dir DIR" reads the real
+# MNIST from DIR/MNIST/raw (otherwise generated digits of the same shape).
 GPU_BENCH = $(PYTHON) -m gan_lightning.bench --device cuda --rounds 2 --sides project limit $(BENCH_DATA)
-gpu-check:
+GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-bf16 gpu-dcgan gpu-gaussian
+.PHONY: $(GPU_CHECKS)
+gpu-check: $(GPU_CHECKS)
+gpu-tests:
 	$(PYTHON) -m pytest -q -k on_a_gpu tests/test_cuda_graph.py tests/test_sync_free.py
+gpu-mlp:
 	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 64 1024 --iterations 1000 --set model.cuda_graph=true
+gpu-mlp-bf16:
 	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 1024 --iterations 1000 --precision bf16-mixed \
 		--set model.cuda_graph=true
+gpu-dcgan:
 	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 --set model.cuda_graph=true
+# 5,000 iterations of the 1-D GAN on the GPU (its preset would take the CPU): whole command, start-up included.
+gpu-gaussian: SHELL := /bin/bash
+gpu-gaussian:
 	time $(PYTHON) -m gan_lightning.train experiment=gaussian_moments trainer=gpu model.cuda_graph=true \
 		data.batches_per_epoch=500 trainer.max_epochs=10 callbacks.samples.every_n_iterations=0
