@@ -32,7 +32,7 @@ clean-venv:
 # One target per check, so that `make -k` runs the others when one fails. BENCH_DATA="--data-dir DIR" reads the real
 # MNIST from DIR/MNIST/raw (otherwise generated digits of the same shape).
 GPU_BENCH = $(PYTHON) -m gan_lightning.bench --device cuda --rounds 2 --sides project limit $(BENCH_DATA)
-GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-bf16 gpu-dcgan gpu-gaussian
+GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-bf16 gpu-dcgan gpu-gaussian gpu-compile
 .PHONY: $(GPU_CHECKS)
 gpu-check: $(GPU_CHECKS)
 gpu-tests:
@@ -49,3 +49,7 @@ gpu-gaussian: SHELL := /bin/bash
 gpu-gaussian:
 	time $(PYTHON) -m gan_lightning.train experiment=gaussian_moments trainer=gpu model.cuda_graph=true \
 		data.batches_per_epoch=500 trainer.max_epochs=10 callbacks.samples.every_n_iterations=0
+# The MLP rows again with G and D compiled inside the graph (torch.compile: fewer, fused kernels to replay).
+gpu-compile:
+	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 64 1024 --iterations 1000 \
+		--set model.cuda_graph=true model.compile_nets=true

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from gan_lightning.checkpoint import saved_checkpoint
+from gan_lightning.compiled_nets import compile_net, why_not_compiled
 from gan_lightning.cuda_graph import CapturedIteration, capturable_option, why_not_captured
 from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
@@ -72,6 +73,7 @@ class GAN(L.LightningModule):
         gp_lambda: float = 0.0,
         num_classes: int = 0,
         cuda_graph: bool = False,
+        compile_nets: bool = False,
     ) -> None:
         super().__init__()
         self.check_settings(locals())
@@ -90,6 +92,9 @@ class GAN(L.LightningModule):
         self.finite = FiniteWatch()
         self.update = None  # how an update runs (gan_lightning.update_paths), chosen when a fit starts
         self.captured: CapturedIteration | None = None  # the iteration as a CUDA graph (model.cuda_graph)
+        # What the training updates call: G and D, or the same nets behind torch.compile (model.compile_nets). A
+        # tuple, so that the compiled wrappers are not registered as submodules (the checkpoint keys stay the same).
+        self.training_nets: tuple[nn.Module, nn.Module] = (generator, discriminator)
         # The latent batch behind every logged grid: a buffer, so it moves with the module and survives checkpoints.
         fixed = self.sample_latent(num_fixed_samples, generator=torch.Generator().manual_seed(fixed_seed))
         self.register_buffer("fixed_z", fixed)
@@ -127,7 +132,7 @@ class GAN(L.LightningModule):
         for key, allowed in (("g_loss", G_LOSSES), ("d_loss", D_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
                              ("latent_distribution", LATENT_DISTRIBUTIONS)):
             require(s[key] in allowed, f"model.{key}", s[key], f"expected one of {', '.join(allowed)}")
-        for key in ("check_finite", "reuse_fake", "direct_steps", "cuda_graph"):
+        for key in ("check_finite", "reuse_fake", "direct_steps", "cuda_graph", "compile_nets"):
             require(isinstance(s[key], bool), f"model.{key}", s[key], "must be true or false")
         for key in ("g_optimizer", "d_optimizer"):
             if callable(s.get(key)):
@@ -212,13 +217,15 @@ class GAN(L.LightningModule):
             self.update(opt_g, loss)
         return loss
 
-    # A conditional GAN's nets take the class labels as a second argument: G(z, y), D(x, y).
+    # A conditional GAN's nets take the class labels as a second argument: G(z, y), D(x, y). Without ``net``, the
+    # nets the training updates call (compiled with model.compile_nets).
     def run_generator(self, z: torch.Tensor, labels: torch.Tensor | None = None, net: nn.Module | None = None):
-        net = self.generator if net is None else net
+        net = self.training_nets[0] if net is None else net
         return net(z) if labels is None else net(z, labels)
 
     def run_discriminator(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.discriminator(x) if labels is None else self.discriminator(x, labels)
+        net = self.training_nets[1]
+        return net(x) if labels is None else net(x, labels)
 
     # ------------------------------------------------------------------------------------------ around the steps
     def configure_optimizers(self):
@@ -235,6 +242,15 @@ class GAN(L.LightningModule):
     def on_train_start(self) -> None:
         self.update, why = choose_update_path(self, self.trainer, self.hparams.direct_steps)
         rank_zero_info(f"Optimizer updates: {self.update.name} path ({why})")
+        self.training_nets = (self.generator, self.discriminator)
+        if self.hparams.compile_nets:
+            reason = why_not_compiled(self)
+            if reason is None:
+                self.training_nets = (compile_net(self.generator), compile_net(self.discriminator))
+                rank_zero_info("Nets: G and D compiled with torch.compile for the training updates (compiling takes "
+                               "the first iterations; sampling stays eager)")
+            else:
+                rank_zero_info(f"Nets: eager, not compiled (model.compile_nets=true, but {reason})")
         self.captured = None
         if self.hparams.cuda_graph:
             reason = why_not_captured(self, self.trainer)

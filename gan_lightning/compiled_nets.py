@@ -1,0 +1,44 @@
+"""G and D called through ``torch.compile`` in the training updates (``model.compile_nets=true``).
+
+Compiling fuses each net's elementwise work (BatchNorm, activations, their backward) into fewer kernels: on a GPU,
+fewer launches per iteration, and inside the CUDA graph of ``model.cuda_graph`` a shorter replay. The first
+iterations pay the compilation (tens of seconds). Sampling (grids, metrics, the EMA generator) stays eager: it runs
+rarely, and in eval mode it would be compiled again.
+
+``torch.compile`` wraps the nets without changing them, so checkpoints hold the same keys as an eager run's and
+either kind of run resumes the other. Where it cannot be used, ``why_not_compiled`` says why and the run goes on
+eagerly.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import lightning as L
+import torch
+
+CXX_COMPILERS = ("g++", "c++", "clang++")
+
+
+def cxx_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU code would use ($CXX, else the first of CXX_COMPILERS on PATH)."""
+    for name in (os.environ.get("CXX"), *CXX_COMPILERS):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def why_not_compiled(module: L.LightningModule) -> str | None:
+    """None when the training updates can call compiled nets; else why not, in a few words."""
+    hp = module.hparams
+    if hp.r1_gamma or hp.gp_lambda:
+        return ("R1 and the gradient penalty backpropagate through D's input gradient (a double backward), which "
+                "torch.compile does not support")
+    if module.device.type == "cpu" and cxx_compiler() is None:
+        return "torch.compile needs a C++ compiler for CPU code (g++, c++, clang++ or $CXX) and none is on PATH"
+    return None
+
+
+def compile_net(net: torch.nn.Module) -> torch.nn.Module:
+    """``net`` behind torch.compile: the same parameters and buffers, the forward compiled on its first calls."""
+    return torch.compile(net)

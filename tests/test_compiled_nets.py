@@ -1,0 +1,67 @@
+"""model.compile_nets: G and D behind torch.compile train as the eager nets do and leave the checkpoint keys as they
+are; where compiling cannot be used, the run says why in one line and trains eagerly."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch._dynamo.eval_frame import OptimizedModule
+from torch._dynamo.utils import counters
+
+from gan_lightning.compiled_nets import cxx_compiler
+from tests.conftest import compose_cfg, write_mnist
+
+ITERATIONS = 4
+
+
+def _fit(tmp_path, overrides):
+    """ITERATIONS iterations of the BatchNorm MLP GAN on a few written digits, from seed 0."""
+    cfg = compose_cfg(tmp_path, ["data=mnist", "model=mlp", f"data.data_dir={write_mnist(tmp_path / 'data')}",
+                                 "data.batch_size=16", f"trainer.limit_train_batches={ITERATIONS}", "torch_threads=1",
+                                 *overrides])
+    torch.manual_seed(0)
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    return trainer, model
+
+
+@pytest.mark.skipif(cxx_compiler() is None, reason="torch.compile's CPU code needs a C++ compiler")
+def test_compiled_nets_train_as_the_eager_ones(tmp_path, caplog):
+    eager_trainer, eager = _fit(tmp_path / "eager", [])
+    torch._dynamo.reset()
+    counters.clear()
+    with caplog.at_level(logging.INFO):
+        trainer, model = _fit(tmp_path / "compiled", ["model.compile_nets=true"])
+    assert "Nets: G and D compiled with torch.compile" in caplog.text
+    assert all(isinstance(net, OptimizedModule) for net in model.training_nets)
+    assert counters["stats"]["unique_graphs"] >= 2  # the updates really ran compiled code (G's and D's graphs)
+    # The same losses up to the order of float operations in fused kernels.
+    for name, value in eager_trainer.callback_metrics.items():
+        torch.testing.assert_close(trainer.callback_metrics[name], value, rtol=1e-4, atol=1e-5)
+    # The checkpoint keys are the eager run's (the compiled wrappers are not submodules), and so are the weights,
+    # to within what Adam's normalised steps make of float-level gradient differences (at most lr = 2e-4 a step).
+    compiled_state, eager_state = model.state_dict(), eager.state_dict()
+    assert compiled_state.keys() == eager_state.keys()
+    for name, value in eager_state.items():
+        torch.testing.assert_close(compiled_state[name].float(), value.float(), rtol=0, atol=ITERATIONS * 2e-4,
+                                   msg=name)
+
+
+@pytest.mark.parametrize("case", ["r1", "no-compiler"])
+def test_where_compiling_cannot_be_used_the_run_says_why_and_trains_eagerly(case, tmp_path, caplog, monkeypatch):
+    overrides, why = {
+        "r1": (["model.r1_gamma=1.0"], "R1 and the gradient penalty backpropagate through D's input gradient"),
+        "no-compiler": ([], "torch.compile needs a C++ compiler for CPU code"),
+    }[case]
+    if case == "no-compiler":
+        monkeypatch.setattr("gan_lightning.compiled_nets.shutil.which", lambda name: None)
+    with caplog.at_level(logging.INFO):
+        _, model = _fit(tmp_path / "asked", [*overrides, "model.compile_nets=true"])
+    assert f"Nets: eager, not compiled (model.compile_nets=true, but {why}" in caplog.text
+    assert model.training_nets == (model.generator, model.discriminator)
+    _, eager = _fit(tmp_path / "eager", overrides)
+    for name, value in eager.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), name
