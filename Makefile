@@ -42,8 +42,11 @@ gpu-mlp:
 gpu-mlp-bf16:
 	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 1024 --iterations 1000 --precision bf16-mixed \
 		--set model.cuda_graph=true
+# DCGAN as its preset has it (channels-last), then in NCHW for comparison.
 gpu-dcgan:
 	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 --set model.cuda_graph=true
+	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 \
+		--set model.cuda_graph=true model.channels_last=false
 # 5,000 iterations of the 1-D GAN on the GPU (its preset would take the CPU): whole command, start-up included.
 gpu-gaussian: SHELL := /bin/bash
 gpu-gaussian:

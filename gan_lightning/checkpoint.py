@@ -30,7 +30,7 @@ CONFIG_KEY = "gan_config"
 # Settings that may change between a run and its resumption without making it a different experiment.
 # (How the same updates are computed is not part of the experiment: fused kernels, direct optimizer steps.)
 RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "model.check_finite", "model.direct_steps",
-                     "model.cuda_graph", "model.compile_nets", "model.g_optimizer.fused",
+                     "model.cuda_graph", "model.compile_nets", "model.channels_last", "model.g_optimizer.fused",
                      "model.d_optimizer.fused"}
 # Settings added after checkpoints were already written, and the value that older code behaved as.
 ADDED_LATER = {"model.reuse_fake": False, "model.r1_gamma": 0.0, "model.d_loss": "bce", "model.gp_lambda": 0.0,

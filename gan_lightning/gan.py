@@ -74,6 +74,7 @@ class GAN(L.LightningModule):
         num_classes: int = 0,
         cuda_graph: bool = False,
         compile_nets: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.check_settings(locals())
@@ -132,7 +133,8 @@ class GAN(L.LightningModule):
         for key, allowed in (("g_loss", G_LOSSES), ("d_loss", D_LOSSES), ("d_loss_reduction", D_REDUCTIONS),
                              ("latent_distribution", LATENT_DISTRIBUTIONS)):
             require(s[key] in allowed, f"model.{key}", s[key], f"expected one of {', '.join(allowed)}")
-        for key in ("check_finite", "reuse_fake", "direct_steps", "cuda_graph", "compile_nets"):
+        for key in ("check_finite", "reuse_fake", "direct_steps", "cuda_graph", "compile_nets",
+                    "channels_last"):
             require(isinstance(s[key], bool), f"model.{key}", s[key], "must be true or false")
         for key in ("g_optimizer", "d_optimizer"):
             if callable(s.get(key)):
@@ -147,6 +149,8 @@ class GAN(L.LightningModule):
         real, labels = real_samples(batch), real_labels(batch) if hp.num_classes else None
         if len(real) < hp.d_steps:
             raise ValueError(f"a batch of {len(real)} real samples cannot feed d_steps={hp.d_steps} D updates")
+        if hp.channels_last and real.dim() == 4:  # images in the nets' layout (configure_model)
+            real = real.contiguous(memory_format=torch.channels_last)
         means, fake_finite = (self.captured or self.iteration_body)(real, labels)
         self.update.count_steps(hp.d_steps + hp.g_steps)
         if hp.check_finite:  # folded on the device; read by stop_if_not_finite
@@ -228,6 +232,13 @@ class GAN(L.LightningModule):
         return net(x) if labels is None else net(x, labels)
 
     # ------------------------------------------------------------------------------------------ around the steps
+    def configure_model(self) -> None:
+        # model.channels_last: conv weights (and so activations) in NHWC, the layout oneDNN and cuDNN's tensor-core
+        # kernels are fastest in. Here, before the Trainer moves the module (the layout moves with it) and wraps it
+        # for DDP (whose gradient buckets take the parameters' strides).
+        if self.hparams.channels_last:
+            self.to(memory_format=torch.channels_last)
+
     def configure_optimizers(self):
         return tuple(self.make_optimizer(factory, net, lr) for factory, net, lr in (
             (self.g_optimizer, self.generator, self.hparams.g_lr),

@@ -35,6 +35,8 @@ def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
         return draw_latent(n, model.latent_dim, model.latent_distribution, device)
 
     def iteration(real: torch.Tensor):
+        if model.get("channels_last") and real.dim() == 4:  # as GAN.training_step
+            real = real.contiguous(memory_format=torch.channels_last)
         fake, d_loss, g_loss = None, torch.zeros((), device=device), torch.zeros((), device=device)
         fake_finite = torch.ones((), dtype=torch.bool, device=device)
         for i, chunk in enumerate(real.tensor_split(d_steps)):

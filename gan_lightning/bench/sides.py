@@ -153,6 +153,8 @@ def _nets_and_optimizers(cfg: DictConfig, device: torch.device, as_original: boo
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = instantiate(cfg.model.generator).to(device)
     discriminator = instantiate(cfg.model.discriminator).to(device)
+    if cfg.model.get("channels_last") and not as_original:  # the project's layout (GAN.configure_model)
+        generator, discriminator = (net.to(memory_format=torch.channels_last) for net in (generator, discriminator))
     factories = instantiate(cfg.model.g_optimizer), instantiate(cfg.model.d_optimizer)
     kwargs = [{"fused": None} if as_original else capturable_option(f) if capturable else {} for f in factories]
     opt_g = factories[0](generator.parameters(), lr=cfg.model.g_lr, **kwargs[0])

@@ -1,0 +1,59 @@
+"""model.channels_last (set by the DCGAN presets): the conv nets train in NHWC layout, with the same losses and
+weights as in NCHW up to float rounding, and their checkpoints load into an NCHW GAN."""
+from __future__ import annotations
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from tests.conftest import compose_cfg, write_mnist
+
+ITERATIONS = 3
+NHWC = torch.channels_last
+
+
+def _fit(tmp_path, channels_last: bool):
+    """ITERATIONS iterations of a small DCGAN from seed 0; records, for every call of D's second conv, whether its
+    input (the first conv's activations, 8 channels) was in NHWC layout."""
+    cfg = compose_cfg(tmp_path, ["data=mnist", "model=dcgan", f"data.data_dir={write_mnist(tmp_path / 'data')}",
+                                 "data.batch_size=8", "model.generator.features=8", "model.discriminator.features=8",
+                                 f"trainer.limit_train_batches={ITERATIONS}", "torch_threads=1",
+                                 f"model.channels_last={str(channels_last).lower()}"])
+    torch.manual_seed(0)
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    second_conv = [m for m in model.discriminator.modules() if isinstance(m, nn.Conv2d)][1]
+    layouts = []
+    second_conv.register_forward_pre_hook(lambda _, inputs: layouts.append(inputs[0].is_contiguous(memory_format=NHWC)))
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    return cfg, trainer, model, layouts
+
+
+def test_the_dcgan_presets_train_in_nhwc():
+    from gan_lightning.compose import compose_config
+
+    for model in ("dcgan", "cdcgan"):
+        assert compose_config([f"model={model}", "data=mnist"]).model.channels_last is True
+
+
+def test_nhwc_trains_as_nchw_and_its_checkpoint_loads_into_nchw(tmp_path):
+    _, nchw_trainer, nchw, nchw_layouts = _fit(tmp_path / "nchw", channels_last=False)
+    cfg, trainer, model, layouts = _fit(tmp_path / "nhwc", channels_last=True)
+    # Every 4-D weight is in NHWC, and D's activations were in every call (real and fake batches); not so in NCHW.
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous(memory_format=NHWC) for p in weights)
+    assert len(layouts) >= 2 * ITERATIONS and all(layouts)
+    assert len(nchw_layouts) == len(layouts) and not any(nchw_layouts)
+    # The same losses and weights up to float rounding (Adam's steps are at most lr = 2e-4 each).
+    for name, value in nchw_trainer.callback_metrics.items():
+        torch.testing.assert_close(trainer.callback_metrics[name], value, rtol=1e-4, atol=1e-5)
+    state, nchw_state = model.state_dict(), nchw.state_dict()
+    assert state.keys() == nchw_state.keys()
+    for name, value in nchw_state.items():
+        torch.testing.assert_close(state[name].float(), value.float(), rtol=0, atol=ITERATIONS * 2e-4, msg=name)
+    # An NHWC run's weights load into a GAN built in NCHW, values unchanged.
+    cfg.model.channels_last = False
+    fresh = instantiate(cfg.model)
+    fresh.load_state_dict(state)
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, state[name]), name
