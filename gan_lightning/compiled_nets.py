@@ -17,15 +17,19 @@ import shutil
 import lightning as L
 import torch
 
-CXX_COMPILERS = ("g++", "c++", "clang++")
+
+def cpu_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU code generator (inductor) is configured to call ($CXX, else g++), when it
+    is on PATH."""
+    from torch._inductor import config
+
+    return next((name for name in config.cpp.cxx if name and shutil.which(name)), None)
 
 
-def cxx_compiler() -> str | None:
-    """The C++ compiler torch.compile's CPU code would use ($CXX, else the first of CXX_COMPILERS on PATH)."""
-    for name in (os.environ.get("CXX"), *CXX_COMPILERS):
-        if name and shutil.which(name):
-            return name
-    return None
+def gpu_c_compiler() -> str | None:
+    """The C compiler Triton (torch.compile's GPU kernels) builds its launchers with ($CC, else gcc or clang), when it
+    is on PATH."""
+    return next((name for name in (os.environ.get("CC"), "gcc", "clang") if name and shutil.which(name)), None)
 
 
 def why_not_compiled(module: L.LightningModule) -> str | None:
@@ -34,11 +38,16 @@ def why_not_compiled(module: L.LightningModule) -> str | None:
     if hp.r1_gamma or hp.gp_lambda:
         return ("R1 and the gradient penalty backpropagate through D's input gradient (a double backward), which "
                 "torch.compile does not support")
-    if module.device.type == "cpu" and cxx_compiler() is None:
-        return "torch.compile needs a C++ compiler for CPU code (g++, c++, clang++ or $CXX) and none is on PATH"
+    if module.device.type == "cpu" and cpu_compiler() is None:
+        return "torch.compile's CPU code needs the C++ compiler it is set for ($CXX, else g++) and it is not on PATH"
+    if module.device.type == "cuda" and gpu_c_compiler() is None:
+        return "torch.compile's GPU kernels (Triton) need a C compiler ($CC, gcc or clang) and none is on PATH"
     return None
 
 
 def compile_net(net: torch.nn.Module) -> torch.nn.Module:
-    """``net`` behind torch.compile: the same parameters and buffers, the forward compiled on its first calls."""
-    return torch.compile(net)
+    """``net`` behind torch.compile: the same parameters and buffers, the forward compiled on its first calls.
+
+    Static shapes: the training batches keep one size, and G and D may share a forward (``MLP``), whose inputs
+    differ in rank; dynamo would otherwise merge their shapes and compile D for any size."""
+    return torch.compile(net, dynamic=False)

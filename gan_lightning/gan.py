@@ -251,6 +251,8 @@ class GAN(L.LightningModule):
         return factory(net.parameters(), lr=lr, **kwargs)
 
     def on_train_start(self) -> None:
+        for optimizer in self.trainer.optimizers:  # after a resume: the checkpoint may hold the other layout
+            match_state_layout(optimizer)
         self.update, why = choose_update_path(self, self.trainer, self.hparams.direct_steps)
         rank_zero_info(f"Optimizer updates: {self.update.name} path ({why})")
         self.training_nets = (self.generator, self.discriminator)
@@ -395,3 +397,16 @@ class GAN(L.LightningModule):
             torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"], torch.cuda.current_device())
+
+
+def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each optimizer state tensor its parameter's memory layout. A checkpoint written with another
+    ``model.channels_last`` restores Adam's moments in NCHW strides for NHWC parameters (or the reverse), and a fused
+    step walks parameter, gradient and moments as flat memory: on a CPU it would pair the wrong elements, on CUDA
+    it refuses."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)

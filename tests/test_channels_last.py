@@ -2,6 +2,7 @@
 weights as in NCHW up to float rounding, and their checkpoints load into an NCHW GAN."""
 from __future__ import annotations
 
+import pytest
 import torch
 from hydra.utils import instantiate
 from torch import nn
@@ -12,20 +13,20 @@ ITERATIONS = 3
 NHWC = torch.channels_last
 
 
-def _fit(tmp_path, channels_last: bool):
-    """ITERATIONS iterations of a small DCGAN from seed 0; records, for every call of D's second conv, whether its
-    input (the first conv's activations, 8 channels) was in NHWC layout."""
+def _fit(tmp_path, channels_last: bool, overrides=(), ckpt_path=None):
+    """ITERATIONS iterations (an epoch) of a small DCGAN from seed 0; records, for every call of D's second conv,
+    whether its input (the first conv's activations, 8 channels) was in NHWC layout."""
     cfg = compose_cfg(tmp_path, ["data=mnist", "model=dcgan", f"data.data_dir={write_mnist(tmp_path / 'data')}",
                                  "data.batch_size=8", "model.generator.features=8", "model.discriminator.features=8",
                                  f"trainer.limit_train_batches={ITERATIONS}", "torch_threads=1",
-                                 f"model.channels_last={str(channels_last).lower()}"])
+                                 f"model.channels_last={str(channels_last).lower()}", *overrides])
     torch.manual_seed(0)
     datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
     second_conv = [m for m in model.discriminator.modules() if isinstance(m, nn.Conv2d)][1]
     layouts = []
     second_conv.register_forward_pre_hook(lambda _, inputs: layouts.append(inputs[0].is_contiguous(memory_format=NHWC)))
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return cfg, trainer, model, layouts
 
 
@@ -56,3 +57,20 @@ def test_nhwc_trains_as_nchw_and_its_checkpoint_loads_into_nchw(tmp_path):
     fresh.load_state_dict(state)
     for name, value in fresh.state_dict().items():
         assert torch.equal(value, state[name]), name
+
+
+@pytest.mark.parametrize("saved_nhwc", [False, True], ids=["nchw-to-nhwc", "nhwc-to-nchw"])
+def test_resuming_in_the_other_layout_gives_adams_moments_the_parameters_layout(tmp_path, saved_nhwc):
+    """A checkpoint from before the DCGAN preset turned NHWC on (or a run that switches it) restores Adam's moments
+    in the other layout; the fused step walks them as flat memory with the parameters, so they must match."""
+    _, trainer, _, _ = _fit(tmp_path / "first", channels_last=saved_nhwc)
+    trainer.save_checkpoint(tmp_path / "first.ckpt")
+    _, resumed, model, _ = _fit(tmp_path / "resumed", channels_last=not saved_nhwc, overrides=["trainer.max_epochs=2"],
+                                ckpt_path=tmp_path / "first.ckpt")
+    assert model.iteration == 2 * ITERATIONS
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=NHWC) != saved_nhwc for p in weights if p.shape[1] > 1)
+    for optimizer in resumed.optimizers:
+        for param, state in optimizer.state.items():
+            for key in ("exp_avg", "exp_avg_sq"):
+                assert state[key].stride() == param.stride(), (key, param.shape)

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from torch._dynamo.eval_frame import OptimizedModule
 from torch._dynamo.utils import counters
 
-from gan_lightning.compiled_nets import cxx_compiler
+from gan_lightning.compiled_nets import cpu_compiler
 from tests.conftest import compose_cfg, write_mnist
 
 ITERATIONS = 4
@@ -28,7 +28,7 @@ def _fit(tmp_path, overrides):
     return trainer, model
 
 
-@pytest.mark.skipif(cxx_compiler() is None, reason="torch.compile's CPU code needs a C++ compiler")
+@pytest.mark.skipif(cpu_compiler() is None, reason="torch.compile's CPU code needs a C++ compiler")
 def test_compiled_nets_train_as_the_eager_ones(tmp_path, caplog):
     eager_trainer, eager = _fit(tmp_path / "eager", [])
     torch._dynamo.reset()
@@ -54,7 +54,7 @@ def test_compiled_nets_train_as_the_eager_ones(tmp_path, caplog):
 def test_where_compiling_cannot_be_used_the_run_says_why_and_trains_eagerly(case, tmp_path, caplog, monkeypatch):
     overrides, why = {
         "r1": (["model.r1_gamma=1.0"], "R1 and the gradient penalty backpropagate through D's input gradient"),
-        "no-compiler": ([], "torch.compile needs a C++ compiler for CPU code"),
+        "no-compiler": ([], "torch.compile's CPU code needs the C++ compiler it is set for"),
     }[case]
     if case == "no-compiler":
         monkeypatch.setattr("gan_lightning.compiled_nets.shutil.which", lambda name: None)
