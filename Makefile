@@ -32,7 +32,7 @@ clean-venv:
 # One target per check, so that `make -k` runs the others when one fails. BENCH_DATA="--data-dir DIR" reads the real
 # MNIST from DIR/MNIST/raw (otherwise generated digits of the same shape).
 GPU_BENCH = $(PYTHON) -m gan_lightning.bench --device cuda --rounds 2 --sides project limit $(BENCH_DATA)
-GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-bf16 gpu-dcgan gpu-gaussian gpu-compile
+GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-bf16 gpu-dcgan gpu-dcgan-nchw gpu-gaussian gpu-compile
 .PHONY: $(GPU_CHECKS)
 gpu-check: $(GPU_CHECKS)
 gpu-tests:
@@ -42,9 +42,10 @@ gpu-mlp:
 gpu-mlp-bf16:
 	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 1024 --iterations 1000 --precision bf16-mixed \
 		--set model.cuda_graph=true
-# DCGAN as its preset has it (channels-last), then in NCHW for comparison.
+# DCGAN as its preset has it (channels-last), and in NCHW for comparison.
 gpu-dcgan:
 	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 --set model.cuda_graph=true
+gpu-dcgan-nchw:
 	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 \
 		--set model.cuda_graph=true model.channels_last=false
 # 5,000 iterations of the 1-D GAN on the GPU (its preset would take the CPU): whole command, start-up included.
