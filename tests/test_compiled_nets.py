@@ -31,7 +31,7 @@ def _fit(tmp_path, overrides):
 @pytest.mark.skipif(cpu_compiler() is None, reason="torch.compile's CPU code needs a C++ compiler")
 def test_compiled_nets_train_as_the_eager_ones(tmp_path, caplog):
     eager_trainer, eager = _fit(tmp_path / "eager", [])
-    torch._dynamo.reset()
+    torch.compiler.reset()
     counters.clear()
     with caplog.at_level(logging.INFO):
         trainer, model = _fit(tmp_path / "compiled", ["model.compile_nets=true"])

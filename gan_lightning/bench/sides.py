@@ -137,7 +137,7 @@ def run_project(cfg: DictConfig, device: torch.device, iterations: int, warmup: 
     from gan_lightning.train import train
 
     stopwatch, flops, tick = _ticks(device, iterations, warmup)
-    torch._dynamo.reset()  # model.compile_nets: each round compiles afresh, as a new run does
+    torch.compiler.reset()  # model.compile_nets: each round compiles afresh, as a new run does
     with tempfile.TemporaryDirectory() as out, quiet():
         cfg.paths.output_dir = out
         start = time.perf_counter()
