@@ -21,7 +21,7 @@ from gan_lightning.bench.sides import (
 from gan_lightning.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 from gan_lightning.train import train
-from tests.test_cuda_graph import StandInGraph
+from tests.graph_emulator import EmulatedGraph
 
 CPU = torch.device("cpu")
 
@@ -106,14 +106,14 @@ def test_the_project_side_runs_its_iterations_across_epoch_boundaries(tmp_path):
 
 @pytest.mark.parametrize("workload", ["mnist_mlp", "gaussian_moments"])
 def test_the_limit_side_records_its_plain_loop_once_and_replays_it(workload, tmp_path):
-    """Side "limit" (CUDA only) run here with the stand-in for CUDA's graph API: the same nets and optimizers, real
+    """Side "limit" (CUDA only) run here with a CPU emulation of CUDA's graph API: the same nets and optimizers, real
     samples drawn on the device inside the recorded iteration, one recording, then a replay per iteration."""
     iterations = 8
     cfg = _workload_cfg(workload, tmp_path, iterations if workload == "mnist_mlp" else 100, batch_size=16)
-    StandInGraph.log = []
-    result = run_limit(cfg, CPU, iterations, warmup=4, capture=StandInGraph)
+    EmulatedGraph.log = []
+    result = run_limit(cfg, CPU, iterations, warmup=4, capture=EmulatedGraph)
     warmup = WARMUP_ITERATIONS
-    assert StandInGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (iterations - warmup)
+    assert EmulatedGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (iterations - warmup)
     assert result.seconds_per_iteration > 0 and result.flops_per_iteration > 0
 
 

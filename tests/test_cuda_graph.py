@@ -1,6 +1,7 @@
 """model.cuda_graph: where it cannot record (a CPU, ...) it says why in one line and trains eagerly; the record-once
-/ replay control flow, run here with a stand-in for CUDA's graph API, trains exactly as the eager iteration; on a
-GPU (when there is one) the real graph gives the eager losses."""
+/ replay control flow, run here with a CPU emulation of CUDA's graph API (``graph_emulator.py``: a replay runs the
+recorded operations and no Python), trains exactly as the eager iteration; on a GPU (when there is one) the real
+graph gives the eager losses."""
 from __future__ import annotations
 
 import logging
@@ -11,47 +12,45 @@ import torch
 from hydra.utils import instantiate
 
 from gan_lightning import cuda_graph
-from gan_lightning.cuda_graph import CapturedIteration, optimizer_is_capturable, why_not_captured
+from gan_lightning.cuda_graph import optimizer_is_capturable, why_not_captured
 from tests.conftest import compose_cfg
-
-
-class StandInGraph(CapturedIteration):
-    """CapturedIteration with CUDA's graph API replaced as a graph behaves: recording runs nothing, and a replay
-    runs the recorded body on the recorded input tensors (so a missed input copy would train on a stale batch) and
-    writes into the same output tensors every time (so a consumer keeping them would see them change)."""
-
-    log: list[str] = []
-
-    def run_eagerly(self, inputs):
-        StandInGraph.log.append("eager")
-        return self.body(*inputs)
-
-    def record(self) -> None:
-        StandInGraph.log.append("record")
-        self.graph = "recorded"
-
-    def replay(self) -> None:
-        StandInGraph.log.append("replay")
-        outputs = self.body(*self.static_inputs)
-        if not self.static_outputs:  # the first replay: these become the recorded outputs
-            self.static_outputs = outputs
-        for static, new in zip(self.static_outputs, outputs):  # a graph writes into the same tensors every time
-            static.copy_(new)
+from tests.graph_emulator import EmulatedGraph
 
 
 def test_record_once_then_replay_with_each_calls_inputs():
-    StandInGraph.log = []
-    seen = []
-    captured = StandInGraph(lambda x, y: (seen.append(x.clone()) or x * 2,), warmup=2)
-    for value in range(1, 6):
-        (out,) = captured(torch.full((4,), float(value)), None)
+    """Two eager calls, one recording, then replays that run the recorded operations on each call's inputs (copied
+    into the recorded ones) and return copies of the outputs (a graph rewrites its outputs at every replay)."""
+    EmulatedGraph.log = []
+    captured = EmulatedGraph(lambda x, y: (x * 2,), warmup=2)
+    outputs = [captured(torch.full((4,), float(value)), None)[0] for value in range(1, 6)]
+    for value, out in zip(range(1, 6), outputs):
         assert torch.equal(out, torch.full((4,), 2.0 * value))
-    assert StandInGraph.log == ["eager", "eager", "record", "replay", "replay", "replay"]
+    assert EmulatedGraph.log == ["eager", "eager", "record", "replay", "replay", "replay"]
     # A batch of another shape runs eagerly; the graph stays for the next full one.
     (out,) = captured(torch.ones(3), None)
-    assert torch.equal(out, torch.full((3,), 2.0)) and StandInGraph.log[-1] == "replay"
-    captured(torch.full((4,), 7.0), None)
-    assert StandInGraph.log[-1] == "replay" and torch.equal(seen[-1], torch.full((4,), 7.0))
+    assert torch.equal(out, torch.full((3,), 2.0)) and EmulatedGraph.log[-1] == "replay"
+    (out,) = captured(torch.full((4,), 7.0), None)
+    assert EmulatedGraph.log[-1] == "replay" and torch.equal(out, torch.full((4,), 14.0))
+
+
+def test_the_emulated_graph_runs_no_python_on_replay():
+    """What the GAN tests below rely on: Python state kept by the body (here a tensor re-bound each call, which a
+    graph would leave pointing at the recorded result) goes wrong under the emulator, as on a GPU; state written in
+    place into the same tensor stays right; a read back to the host is refused while recording."""
+    rebound, in_place = {"sum": torch.zeros(())}, torch.zeros(())
+
+    def body(x):
+        rebound["sum"] = rebound["sum"] + x.sum()
+        in_place.add_(x.sum())
+        return ()
+
+    captured = EmulatedGraph(body, warmup=1)
+    for _ in range(5):
+        captured(torch.ones(2))
+    assert in_place.item() == 10.0 and rebound["sum"].item() == 4.0  # eagerly both would be 10
+    reads = EmulatedGraph(lambda x: (x * x.sum().item(),), warmup=0)
+    with pytest.raises(RuntimeError, match="reads a value back to the host"):
+        reads(torch.ones(2))
 
 
 def test_which_optimizers_can_be_recorded():
@@ -62,10 +61,13 @@ def test_which_optimizers_can_be_recorded():
     assert not optimizer_is_capturable(torch.optim.Adam(params))
 
 
-def _fit(tmp_path, overrides, callbacks=()):
-    cfg = compose_cfg(tmp_path, ["model.d_steps=2", "model.g_steps=3", "data.batch_size=50",
-                                 "data.batches_per_epoch=8", "model.ema_half_life_images=500", "model.r1_gamma=1.0",
-                                 "torch_threads=1", *overrides])
+# The 1-D GAN with d_steps=2, g_steps=3, R1 and the EMA, 8 iterations.
+GAUSSIAN = ["model.d_steps=2", "model.g_steps=3", "data.batch_size=50", "data.batches_per_epoch=8",
+            "model.ema_half_life_images=500", "model.r1_gamma=1.0"]
+
+
+def _fit(tmp_path, overrides, callbacks=(), base=GAUSSIAN):
+    cfg = compose_cfg(tmp_path, [*base, "torch_threads=1", *overrides])
     torch.manual_seed(0)
     datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=list(callbacks))
@@ -91,18 +93,39 @@ def test_on_a_cpu_cuda_graph_says_why_not_and_trains_eagerly(tmp_path, caplog):
 ], ids=["r1-ema", "reuse-gp", "bf16"])
 def test_the_replayed_iteration_trains_exactly_as_the_eager_one(variant, tmp_path, monkeypatch):
     """The GAN's side of the graph path: warm-up, recording, a replay per iteration, steps counted for replays
-    that run no Python. With the stand-in, the weights (EMA included), the logged means and global_step equal the
+    that run no Python. Under the emulator, the weights (EMA included), the logged means and global_step equal the
     eager run's, with d_steps=2 and g_steps=3."""
     windows = ["trainer.log_every_n_steps=3", *variant]  # logged means over 3 iterations: sums kept across replays
     eager_trainer, eager = _fit(tmp_path / "eager", windows)
     monkeypatch.setattr("gan_lightning.gan.why_not_captured", lambda module, trainer: None)
-    monkeypatch.setattr("gan_lightning.gan.CapturedIteration", StandInGraph)
-    StandInGraph.log = []
+    monkeypatch.setattr("gan_lightning.gan.CapturedIteration", EmulatedGraph)
+    EmulatedGraph.log = []
     trainer, model = _fit(tmp_path / "graph", [*windows, "model.cuda_graph=true"])
     warmup = cuda_graph.WARMUP_ITERATIONS
-    assert StandInGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (8 - warmup)
+    assert EmulatedGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (8 - warmup)
     assert trainer.global_step == eager_trainer.global_step == 8 * 5
     assert trainer.callback_metrics.keys() == eager_trainer.callback_metrics.keys()
+    for name, value in eager_trainer.callback_metrics.items():
+        assert torch.equal(value, trainer.callback_metrics[name]), name
+    for name, value in eager.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("experiment", ["mnist_mlp", "mnist_dcgan"])
+def test_the_replayed_mnist_iteration_trains_exactly_as_the_eager_one(experiment, tmp_path, mnist_dir, monkeypatch):
+    """The MNIST presets under the emulator: BatchNorm's running statistics, fused Adam, and for DCGAN convolutions
+    in channels-last; the digits are cut from the resident split outside the recorded iteration."""
+    common = [f"experiment={experiment}", f"data.data_dir={mnist_dir}", "data.batch_size=8", "model.d_steps=2",
+              "trainer.log_every_n_steps=2", "callbacks.image_metrics=null"]  # 96 digits: 6 iterations
+    if experiment == "mnist_dcgan":
+        common += ["model.generator.features=8", "model.discriminator.features=8"]
+    eager_trainer, eager = _fit(tmp_path / "eager", common, base=[])
+    monkeypatch.setattr("gan_lightning.gan.why_not_captured", lambda module, trainer: None)
+    monkeypatch.setattr("gan_lightning.gan.CapturedIteration", EmulatedGraph)
+    EmulatedGraph.log = []
+    trainer, model = _fit(tmp_path / "graph", [*common, "model.cuda_graph=true"], base=[])
+    warmup = cuda_graph.WARMUP_ITERATIONS
+    assert EmulatedGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (6 - warmup)
     for name, value in eager_trainer.callback_metrics.items():
         assert torch.equal(value, trainer.callback_metrics[name]), name
     for name, value in eager.state_dict().items():
