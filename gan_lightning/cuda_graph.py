@@ -3,7 +3,9 @@
 A small GAN on a GPU spends its time launching kernels: the D and G updates of one iteration are a few hundred
 small kernels, each a few microseconds of host work, while the GPU waits. A replay launches them all at once.
 The iteration (``GAN.iteration_body``: the D and G updates, R1 or the gradient penalty, the EMA, fresh latents
-from CUDA's graph-safe RNG) reads nothing back to the host, so it can be recorded as it is.
+from CUDA's graph-safe RNG, the sums behind the logged means and the finiteness fold) reads nothing back to the host
+and keeps its state in tensors written in place, so it can be recorded as it is. ``tests/graph_emulator.py`` replays
+it on a CPU the way a graph does (the recorded operations, no Python), which is how the tests check that.
 
 It needs (``why_not_captured`` names what is missing, and the run goes on eagerly): a CUDA device; the direct
 update path (one device, no gradient scaler, nothing listening on the step hooks: ``update_paths.py``); and

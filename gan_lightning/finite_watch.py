@@ -26,11 +26,11 @@ class NonFinite:
 
 
 class FiniteWatch:
-    def __init__(self) -> None:
-        self.reset()
+    """The fold lives in four device tensors updated in place, so that it can be part of an iteration recorded as a
+    CUDA graph (a replay runs no Python: a count kept in Python would stop at the recording)."""
 
-    def reset(self) -> None:
-        self.count = 0  # iterations folded since the last check
+    def __init__(self) -> None:
+        self.folded: torch.Tensor | None = None  # iterations folded since the last check
         self.first_bad: torch.Tensor | None = None  # offset of the first bad iteration in the window, -1 if none
         self.first_ok: torch.Tensor | None = None  # its verdicts, one per name in WATCHED
         self.first_losses: torch.Tensor | None = None  # its (D loss, G loss)
@@ -38,24 +38,26 @@ class FiniteWatch:
     def add(self, fake_finite: torch.Tensor, losses: torch.Tensor) -> None:
         """Fold one iteration: whether all its fake samples were finite, and its (D loss, G loss)."""
         ok = torch.cat([fake_finite.view(1), losses.isfinite()])  # one verdict per name in WATCHED
-        if self.first_bad is None:
+        if self.folded is None or self.folded.device != ok.device:
+            self.folded = torch.zeros((), dtype=torch.long, device=ok.device)
             self.first_bad = torch.full((), -1, dtype=torch.long, device=ok.device)
             self.first_ok, self.first_losses = torch.ones_like(ok), torch.zeros_like(losses)
         newly_bad = (self.first_bad < 0) & ~ok.all()
-        self.first_bad = torch.where(newly_bad, self.count, self.first_bad)
-        self.first_ok = torch.where(newly_bad, ok, self.first_ok)
-        self.first_losses = torch.where(newly_bad, losses, self.first_losses)
-        self.count += 1
+        self.first_bad.copy_(torch.where(newly_bad, self.folded, self.first_bad))
+        self.first_ok.copy_(torch.where(newly_bad, ok, self.first_ok))
+        self.first_losses.copy_(torch.where(newly_bad, losses, self.first_losses))
+        self.folded.add_(1)
 
     def check(self) -> NonFinite | None:
         """Read the window (one device-to-host copy) and start a new one; None when every iteration was finite."""
-        if self.first_bad is None:
+        if self.folded is None:
             return None
-        offset = int(self.first_bad)
+        offset, folded = torch.stack([self.first_bad, self.folded]).tolist()
         found = None
         if offset >= 0:
             d_loss, g_loss = self.first_losses.tolist()
             names = [name for name, ok in zip(WATCHED, self.first_ok.tolist()) if not ok]
-            found = NonFinite(self.count - offset, names, d_loss, g_loss)
-        self.reset()
+            found = NonFinite(folded - offset, names, d_loss, g_loss)
+        self.first_bad.fill_(-1)
+        self.folded.zero_()
         return found

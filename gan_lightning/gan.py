@@ -151,18 +151,16 @@ class GAN(L.LightningModule):
             raise ValueError(f"a batch of {len(real)} real samples cannot feed d_steps={hp.d_steps} D updates")
         if hp.channels_last and real.dim() == 4:  # images in the nets' layout (configure_model)
             real = real.contiguous(memory_format=torch.channels_last)
-        means, fake_finite = (self.captured or self.iteration_body)(real, labels)
+        (self.captured or self.iteration_body)(real, labels)
         self.update.count_steps(hp.d_steps + hp.g_steps)
-        if hp.check_finite:  # folded on the device; read by stop_if_not_finite
-            self.finite.add(fake_finite, means[:2])
         self.iteration += 1
-        self.window.add(means)
         self.after_iteration(len(real))
 
-    def iteration_body(self, real: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One iteration: ``d_steps`` D updates, ``g_steps`` G updates, the EMA. Returns the means of (D loss,
-        G loss, D(x), D(G(z))) and whether every fake sample was finite. Reads nothing back to the host, so that
-        ``cuda_graph.py`` can record it."""
+    def iteration_body(self, real: torch.Tensor, labels: torch.Tensor | None) -> tuple[()]:
+        """One iteration: ``d_steps`` D updates, ``g_steps`` G updates, the EMA, and the iteration's (D loss, G loss,
+        D(x), D(G(z))) means and finiteness folded into the log window and the finiteness watch. Reads nothing back
+        to the host and keeps no state in Python (the window and the watch write their tensors in place), so that
+        ``cuda_graph.py`` can record it: a replay then runs all of it."""
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
         d_sums = torch.zeros(3, device=real.device)  # D loss, mean D(x), mean D(G(z)) over the D updates
@@ -187,7 +185,11 @@ class GAN(L.LightningModule):
             images = hp.g_steps * batch_size * self.trainer.world_size
             update_ema(self.generator_ema, self.generator, ema_beta(images, hp.ema_half_life_images))
         d_means = d_sums / hp.d_steps
-        return torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]]), fake_finite
+        means = torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]])
+        if hp.check_finite:  # read by stop_if_not_finite
+            self.finite.add(fake_finite, means[:2])
+        self.window.add(means)
+        return ()
 
     def discriminator_update(self, opt_d, real: torch.Tensor, labels: torch.Tensor | None = None,
                              keep_graph: bool = False):
