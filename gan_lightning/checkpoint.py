@@ -35,7 +35,7 @@ RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "mode
 # Settings added after checkpoints were already written, and the value that older code behaved as.
 ADDED_LATER = {"model.reuse_fake": False, "model.r1_gamma": 0.0, "model.d_loss": "bce", "model.gp_lambda": 0.0,
                "model.num_classes": 0, "model.discriminator.spectral_norm": False,
-               "model.discriminator.batch_norm": True}
+               "model.discriminator.batch_norm": True, "model.iterations_per_batch": 1, "data.iterations_per_batch": 1}
 # What a stored config may instantiate: classes (never functions) from these packages that are nets or optimizers.
 ALLOWED_TARGET_PACKAGES = ("gan_lightning.", "torch.nn.", "torch.optim.")
 ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer)

@@ -75,6 +75,7 @@ class GAN(L.LightningModule):
         cuda_graph: bool = False,
         compile_nets: bool = False,
         channels_last: bool = False,
+        iterations_per_batch: int = 1,
     ) -> None:
         super().__init__()
         self.check_settings(locals())
@@ -113,7 +114,7 @@ class GAN(L.LightningModule):
         defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
                     if p.default is not inspect.Parameter.empty}
         s = {**defaults, **settings}
-        for key in ("d_steps", "g_steps", "latent_dim", "num_fixed_samples"):
+        for key in ("d_steps", "g_steps", "latent_dim", "num_fixed_samples", "iterations_per_batch"):
             require_int(f"model.{key}", s.get(key))
         require_int("model.num_classes", s["num_classes"], minimum=0)
         require(s["num_classes"] == 0 or s["num_fixed_samples"] % s["num_classes"] == 0, "model.num_fixed_samples",
@@ -145,16 +146,20 @@ class GAN(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- the algorithm
     def training_step(self, batch: Any, batch_idx: int) -> None:
+        """``iterations_per_batch`` iterations, each on its share of the batch (``gan_lightning.data``)."""
         hp = self.hparams
         real, labels = real_samples(batch), real_labels(batch) if hp.num_classes else None
-        if len(real) < hp.d_steps:
-            raise ValueError(f"a batch of {len(real)} real samples cannot feed d_steps={hp.d_steps} D updates")
+        if len(real) < hp.d_steps * hp.iterations_per_batch:
+            raise ValueError(f"a batch of {len(real)} real samples cannot feed {hp.iterations_per_batch} iteration(s) "
+                             f"of d_steps={hp.d_steps} D updates")
         if hp.channels_last and real.dim() == 4:  # images in the nets' layout (configure_model)
             real = real.contiguous(memory_format=torch.channels_last)
-        (self.captured or self.iteration_body)(real, labels)
-        self.update.count_steps(hp.d_steps + hp.g_steps)
-        self.iteration += 1
-        self.after_iteration(len(real))
+        label_shares = labels.tensor_split(hp.iterations_per_batch) if labels is not None else None
+        for i, real_share in enumerate(real.tensor_split(hp.iterations_per_batch)):
+            (self.captured or self.iteration_body)(real_share, None if labels is None else label_shares[i])
+            self.update.count_steps(hp.d_steps + hp.g_steps)
+            self.iteration += 1
+            self.after_iteration(len(real_share))
 
     def iteration_body(self, real: torch.Tensor, labels: torch.Tensor | None) -> tuple[()]:
         """One iteration: ``d_steps`` D updates, ``g_steps`` G updates, the EMA, and the iteration's (D loss, G loss,
@@ -253,6 +258,11 @@ class GAN(L.LightningModule):
         return factory(net.parameters(), lr=lr, **kwargs)
 
     def on_train_start(self) -> None:
+        # The loader batch holds as many iterations as the step takes from it (conf/data/*.yaml interpolate it).
+        given = getattr(self.trainer.datamodule, "iterations_per_batch", None)
+        require(given in (None, self.hparams.iterations_per_batch), "data.iterations_per_batch", given,
+                f"must equal model.iterations_per_batch={self.hparams.iterations_per_batch} (the step would cut "
+                "each batch into the wrong number of iterations)")
         for optimizer in self.trainer.optimizers:  # after a resume: the checkpoint may hold the other layout
             match_state_layout(optimizer)
         self.update, why = choose_update_path(self, self.trainer, self.hparams.direct_steps)
@@ -330,9 +340,11 @@ class GAN(L.LightningModule):
         return f"the last good checkpoint is {path}" if path else "no checkpoint was written before this"
 
     def after_iteration(self, batch_size: int) -> None:
-        """Every ``trainer.log_every_n_steps`` iterations: the finiteness check and a write of the window's means
-        (the only times the host reads the device in the steady state)."""
-        every = self.trainer.log_every_n_steps
+        """Every ``trainer.log_every_n_steps`` loader batches (``iterations_per_batch`` iterations each): the
+        finiteness check and a write of the window's means (the only times the host reads the device in the steady
+        state). Lightning writes what was logged at the end of the batches it counts to log_every_n_steps, so the
+        write comes in the last iteration of such a batch."""
+        every = self.trainer.log_every_n_steps * self.hparams.iterations_per_batch
         if self.iteration % (every or CHECK_EVERY_WITHOUT_LOGGING) == 0:
             self.stop_if_not_finite()
         if every == 0 or self.iteration % every:

@@ -1,4 +1,5 @@
-"""Timing and FLOP counting that both sides share: a tick at the end of every training iteration."""
+"""Timing and FLOP counting that both sides share: a tick at the end of every training iteration (or of every
+loader batch, counting the iterations it held)."""
 from __future__ import annotations
 
 import time
@@ -26,11 +27,15 @@ class Stopwatch:
         self.count = 0
         self.marks: dict[int, float] = {}
 
-    def tick(self) -> None:
-        self.count += 1
-        if self.count in (self.warmup, self.iterations):
-            synchronize(self.device)
-            self.marks[self.count] = time.perf_counter()
+    def tick(self, iterations: int = 1) -> None:
+        before, self.count = self.count, self.count + iterations
+        for mark in (self.warmup, self.iterations):
+            if before < mark <= self.count:
+                if mark != self.count:
+                    raise ValueError(f"iteration {mark} ends inside a batch of {iterations} iterations: time a "
+                                     "multiple of model.iterations_per_batch (warm-up included)")
+                synchronize(self.device)
+                self.marks[mark] = time.perf_counter()
 
     @property
     def seconds_per_iteration(self) -> float:
@@ -40,7 +45,8 @@ class Stopwatch:
 
 
 class FlopTick:
-    """Counts the matmul/conv FLOPs (torch.utils.flop_counter) of the iteration after tick ``after``."""
+    """Counts the matmul/conv FLOPs (torch.utils.flop_counter) of the iteration after tick ``after`` (per iteration,
+    when that tick ends a batch of several)."""
 
     def __init__(self, after: int = 1) -> None:
         self.after = after
@@ -48,25 +54,26 @@ class FlopTick:
         self.flops: int | None = None
         self._mode: FlopCounterMode | None = None
 
-    def tick(self) -> None:
+    def tick(self, iterations: int = 1) -> None:
         self.count += 1
         if self.count == self.after:
             self._mode = FlopCounterMode(display=False)
             self._mode.__enter__()
         elif self.count == self.after + 1 and self._mode is not None:
             self._mode.__exit__(None, None, None)
-            self.flops = self._mode.get_total_flops()
+            self.flops = self._mode.get_total_flops() // iterations
             self._mode = None
 
 
 class TickEachIteration(L.Callback):
-    """Side A's clock: calls ``tick()`` when Lightning finishes a training batch (= one GAN iteration)."""
+    """Side A's clock: calls ``tick(iterations)`` when Lightning finishes a training batch (one GAN iteration, or
+    ``model.iterations_per_batch``)."""
 
     def __init__(self, tick) -> None:
         self.tick = tick
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        self.tick()
+        self.tick(pl_module.hparams.get("iterations_per_batch", 1))
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:

@@ -126,9 +126,9 @@ def quiet():
 def _ticks(device: torch.device, iterations: int, warmup: int):
     stopwatch, flops = Stopwatch(device, iterations, warmup), FlopTick(after=1)
 
-    def tick() -> None:
-        flops.tick()  # first: the counter closes before the timed window opens
-        stopwatch.tick()
+    def tick(iterations: int = 1) -> None:
+        flops.tick(iterations)  # first: the counter closes before the timed window opens
+        stopwatch.tick(iterations)
 
     return stopwatch, flops, tick
 
@@ -199,7 +199,7 @@ def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> 
             _set_sampler_epoch(loader, epoch)
             for batch in loader:
                 batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
-                yield real_samples(batch)
+                yield from real_samples(batch).tensor_split(cfg.model.get("iterations_per_batch", 1))
 
     bare_loop(*nets, batches(), cfg.model, iterations, device, tick, cfg.trainer.log_every_n_steps or 50)
     return nets[0], nets[1]

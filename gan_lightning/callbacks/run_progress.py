@@ -18,8 +18,10 @@ class RunProgressBar(TQDMProgressBar):
         trainer = self.trainer
         per_epoch, epochs = self.total_train_batches, trainer.max_epochs
         finite = isinstance(per_epoch, int) or (isinstance(per_epoch, float) and math.isfinite(per_epoch))
-        total = int(per_epoch) * epochs if finite and epochs is not None and epochs > 0 else None
         module = trainer.lightning_module
+        if finite:  # loader batches -> iterations
+            per_epoch = per_epoch * module.hparams.get("iterations_per_batch", 1)
+        total = int(per_epoch) * epochs if finite and epochs is not None and epochs > 0 else None
         if trainer.max_steps > 0:  # max_steps counts optimizer steps: d_steps + g_steps per iteration
             by_steps = trainer.max_steps // (module.hparams.d_steps + module.hparams.g_steps)
             total = by_steps if total is None else min(total, by_steps)
@@ -33,8 +35,9 @@ class RunProgressBar(TQDMProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         bar = self.train_progress_bar
-        bar.n += 1  # counted every iteration, drawn every refresh_rate iterations and at each epoch's end
-        if bar.n % self.refresh_rate == 0 or bar.n == bar.total or batch_idx + 1 == self.total_train_batches:
+        before, bar.n = bar.n, pl_module.iteration  # counts iterations; drawn every refresh_rate and at epoch ends
+        if (bar.n // self.refresh_rate > before // self.refresh_rate or bar.n == bar.total
+                or batch_idx + 1 == self.total_train_batches):
             bar.set_postfix(self.get_metrics(trainer, pl_module))  # also redraws
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

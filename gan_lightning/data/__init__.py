@@ -7,6 +7,12 @@ sees ``data.batch_size`` fresh real samples, and each G update draws a latent ba
 pass over MNIST (the last incomplete batch is dropped) or ``data.batches_per_epoch`` iterations of a synthetic
 stream (the 1-D Gaussian, the 2-D mixtures); ``trainer.max_epochs`` and ``trainer.limit_train_batches`` therefore
 count iterations.
+
+With ``model.iterations_per_batch`` = K > 1 (passed on as ``data.iterations_per_batch``) one loader batch holds K
+iterations' samples, which the step takes in order, so Lightning's per-batch work is paid once per K iterations. The
+MNIST order is unchanged (the last incomplete K-iteration batch of an epoch is dropped); a stream draws K iterations'
+samples at once (``data.batches_per_epoch``, still in iterations, must be a multiple of K). ``limit_train_batches``
+and ``trainer.log_every_n_steps`` then count loader batches of K iterations.
 """
 from gan_lightning.data.batches import real_labels, real_samples, to_model_range
 from gan_lightning.data.gaussian import GaussianDataModule, GaussianStream

@@ -113,6 +113,7 @@ class MNISTDataModule(L.LightningDataModule):
         split: str = "train",
         download: bool = True,
         sample_shape: Sequence[int] = IMAGE_SHAPE,
+        iterations_per_batch: int = 1,
     ) -> None:
         super().__init__()
         require(split in SPLITS, "data.split", split, f"expected one of {', '.join(SPLITS)}")
@@ -120,10 +121,12 @@ class MNISTDataModule(L.LightningDataModule):
                 f"MNIST images are {list(IMAGE_SHAPE)}")
         require_int("data.batch_size", batch_size)
         require_int("data.d_steps", d_steps)
+        require_int("data.iterations_per_batch", iterations_per_batch)
         require_int("data.seed", seed, minimum=0)
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
         self.d_steps = d_steps
+        self.iterations_per_batch = iterations_per_batch
         self.seed = seed
         self.split = split
         self.download = download
@@ -160,12 +163,18 @@ class MNISTDataModule(L.LightningDataModule):
             if self._decoded is None:
                 raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "prepare_data did not provide them"))
         split = self._decoded
-        per_batch, ranks = self.batch_size * self.d_steps, self._world_size()
+        per_batch, ranks = self.samples_per_batch, self._world_size()
         require(len(split[0]) >= per_batch * ranks, "data.batch_size", self.batch_size,
-                f"one iteration takes batch_size x d_steps = {per_batch} images{' per rank' if ranks > 1 else ''}, "
-                f"but the {self.split} split has {len(split[0])}{f' for {ranks} ranks' if ranks > 1 else ''}")
+                (f"one iteration takes batch_size x d_steps = {per_batch} images" if self.iterations_per_batch == 1
+                 else f"one loader batch takes batch_size x d_steps x iterations_per_batch = {per_batch} images")
+                + f"{' per rank' if ranks > 1 else ''}, but the {self.split} split has {len(split[0])}"
+                f"{f' for {ranks} ranks' if ranks > 1 else ''}")
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.images, self.labels = (t.to(device) for t in split)
+
+    @property
+    def samples_per_batch(self) -> int:
+        return self.batch_size * self.d_steps * self.iterations_per_batch
 
     def _world_size(self) -> int:
         return self.trainer.world_size if self.trainer is not None else 1
@@ -183,7 +192,7 @@ class MNISTDataModule(L.LightningDataModule):
         return images.unsqueeze(1), labels.long()
 
     def train_dataloader(self) -> ResidentBatches:
-        return ResidentBatches(self.images, self.labels, self.batch_size * self.d_steps, self.seed,
+        return ResidentBatches(self.images, self.labels, self.samples_per_batch, self.seed,
                                rank=self.trainer.global_rank if self.trainer is not None else 0,
                                world_size=self._world_size())
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from gan_lightning.errors import require_int
+from gan_lightning.errors import require, require_int
 
 
 class SampleStream(IterableDataset):
@@ -47,14 +47,18 @@ class StreamDataModule(L.LightningDataModule):
     """Real samples from a ``SampleStream``, batched as ``gan_lightning.data`` describes: an epoch is
     ``batches_per_epoch`` iterations on every rank (the stream is endless; this sets the epoch length)."""
 
-    def __init__(self, batch_size: int, d_steps: int, batches_per_epoch: int, num_workers: int, seed: int) -> None:
+    def __init__(self, batch_size: int, d_steps: int, batches_per_epoch: int, num_workers: int, seed: int,
+                 iterations_per_batch: int = 1) -> None:
         super().__init__()
         require_int("data.batch_size", batch_size)
         require_int("data.batches_per_epoch", batches_per_epoch)
         require_int("data.d_steps", d_steps)
+        require_int("data.iterations_per_batch", iterations_per_batch)
+        require(batches_per_epoch % iterations_per_batch == 0, "data.batches_per_epoch", batches_per_epoch,
+                f"counts iterations: use a multiple of model.iterations_per_batch={iterations_per_batch}")
         require_int("data.num_workers", num_workers, minimum=0)
         require_int("data.seed", seed, minimum=0)
-        self.batch_size, self.d_steps = batch_size, d_steps
+        self.batch_size, self.d_steps, self.iterations_per_batch = batch_size, d_steps, iterations_per_batch
         self.batches_per_epoch = batches_per_epoch
         self.num_workers, self.seed = num_workers, seed
 
@@ -65,8 +69,8 @@ class StreamDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
         stream = self.make_stream(
-            batch_size=self.batch_size * self.d_steps,
-            batches_per_epoch=self.batches_per_epoch,
+            batch_size=self.batch_size * self.d_steps * self.iterations_per_batch,
+            batches_per_epoch=self.batches_per_epoch // self.iterations_per_batch,
             seed=self.seed,
             rank=trainer.global_rank if trainer is not None else 0,
             # The epoch about to run: after a resume from an epoch-end checkpoint this is the next epoch (the
