@@ -15,13 +15,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from gan_lightning.cuda_graph import CapturedIteration
 
 HOST_READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.equal.default,
-              torch.ops.aten.is_nonzero.default}
+              torch.ops.aten.is_nonzero.default,
+              # outputs whose size depends on values: CUDA syncs to learn it
+              torch.ops.aten.nonzero.default, torch.ops.aten.masked_select.default, torch.ops.aten._unique2.default,
+              torch.ops.aten.unique_consecutive.default}
+# Reads to the host that a CPU tensor serves without dispatching an operation (on a GPU: a copy the capture refuses).
+HOST_METHODS = {torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.cpu, torch.Tensor.item, torch.Tensor.__bool__,
+                torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.__index__}
+
+
+class RefuseHostReads(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in HOST_METHODS:
+            raise RuntimeError(f"Tensor.{func.__name__} reads a value back to the host while recording (a graph "
+                               "cannot)")
+        return func(*args, **(kwargs or {}))
 
 
 # Operations that write arguments their schema does not mark: BatchNorm's running mean and variance.
@@ -71,6 +86,7 @@ class OpTape(TorchDispatchMode):
         return out
 
     @torch.no_grad()
+    @torch.autocast("cpu", enabled=False)  # the recorded operations already have their dtypes
     def replay(self) -> None:
         for func, args, kwargs, out, writes in self.ops:
             if func.is_view:  # the recorded view still shows its base, whose values the replay rewrites
@@ -94,7 +110,7 @@ class EmulatedGraph(CapturedIteration):
     def record(self) -> None:
         EmulatedGraph.log.append("record")
         tape, rng = OpTape(), torch.get_rng_state()
-        with tape:
+        with tape, RefuseHostReads():
             self.static_outputs = self.body(*self.static_inputs)
         torch.set_rng_state(rng)
         self.graph = tape

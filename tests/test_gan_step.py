@@ -6,6 +6,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from gan_lightning.log_window import WindowSums
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, event_accumulator
 
@@ -245,3 +246,21 @@ def test_under_mixed_precision_every_update_runs_on_the_current_weights(direct, 
     check = ForwardWeightsCheck()
     _fit(cfg, check)
     assert len(check.results) > 20 and all(check.results), check.results
+
+
+def test_the_log_window_survives_a_checkpoint_in_both_formats():
+    """The window's sums and count as checkpoints hold them ((sums, count), also what older versions wrote, whose
+    sums were a separate tensor): restored, the next write is the mean over the whole window."""
+    window = WindowSums()
+    for value in (1.0, 2.0, 3.0):
+        window.add(torch.full((4,), value))
+    sums, count = window.state()
+    assert count == 3 and torch.equal(sums, torch.full((4,), 6.0))
+    restored = WindowSums()
+    restored.load_state((sums.clone(), count))
+    restored.add(torch.full((4,), 6.0))
+    assert torch.equal(restored.pop_means(), torch.full((4,), 3.0))
+    assert restored.state() == (None, 0)  # popped: empty, as a fresh window
+    restored.load_state((None, 0))
+    restored.add(torch.full((4,), 5.0))
+    assert torch.equal(restored.pop_means(), torch.full((4,), 5.0))

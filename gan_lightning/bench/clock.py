@@ -61,7 +61,9 @@ class FlopTick:
             self._mode.__enter__()
         elif self.count == self.after + 1 and self._mode is not None:
             self._mode.__exit__(None, None, None)
-            self.flops = self._mode.get_total_flops() // iterations
+            # None when nothing was counted: iterations replayed from a CUDA graph dispatch no operation to count
+            # (with model.iterations_per_batch the counted batch may hold replays only).
+            self.flops = self._mode.get_total_flops() // iterations or None
             self._mode = None
 
 

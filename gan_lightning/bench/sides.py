@@ -201,7 +201,9 @@ def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> 
                 batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
                 yield from real_samples(batch).tensor_split(cfg.model.get("iterations_per_batch", 1))
 
-    bare_loop(*nets, batches(), cfg.model, iterations, device, tick, cfg.trainer.log_every_n_steps or 50)
+    # Checked as often as the project checks: every log_every_n_steps loader batches of iterations_per_batch.
+    check_every = cfg.trainer.log_every_n_steps * cfg.model.get("iterations_per_batch", 1)
+    bare_loop(*nets, batches(), cfg.model, iterations, device, tick, check_every or 50)
     return nets[0], nets[1]
 
 

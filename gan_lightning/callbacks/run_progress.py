@@ -22,8 +22,11 @@ class RunProgressBar(TQDMProgressBar):
         if finite:  # loader batches -> iterations
             per_epoch = per_epoch * module.hparams.get("iterations_per_batch", 1)
         total = int(per_epoch) * epochs if finite and epochs is not None and epochs > 0 else None
-        if trainer.max_steps > 0:  # max_steps counts optimizer steps: d_steps + g_steps per iteration
-            by_steps = trainer.max_steps // (module.hparams.d_steps + module.hparams.g_steps)
+        if trainer.max_steps > 0:  # max_steps counts optimizer steps: d_steps + g_steps per iteration, checked at
+            # the end of each loader batch (of iterations_per_batch iterations)
+            per_batch = module.hparams.get("iterations_per_batch", 1)
+            steps_per_batch = (module.hparams.d_steps + module.hparams.g_steps) * per_batch
+            by_steps = math.ceil(trainer.max_steps / steps_per_batch) * per_batch
             total = by_steps if total is None else min(total, by_steps)
         done = module.iteration  # a resumed run starts where it was
         return Tqdm(desc=self._epoch(trainer), total=total, initial=done, position=2 * self.process_position,
