@@ -154,9 +154,8 @@ class GAN(L.LightningModule):
                              f"of d_steps={hp.d_steps} D updates")
         if hp.channels_last and real.dim() == 4:  # images in the nets' layout (configure_model)
             real = real.contiguous(memory_format=torch.channels_last)
-        label_shares = labels.tensor_split(hp.iterations_per_batch) if labels is not None else None
-        for i, real_share in enumerate(real.tensor_split(hp.iterations_per_batch)):
-            (self.captured or self.iteration_body)(real_share, None if labels is None else label_shares[i])
+        for real_share, label_share in split_with_labels(real, labels, hp.iterations_per_batch):
+            (self.captured or self.iteration_body)(real_share, label_share)
             self.update.count_steps(hp.d_steps + hp.g_steps)
             self.iteration += 1
             self.after_iteration(len(real_share))
@@ -170,8 +169,7 @@ class GAN(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         d_sums = torch.zeros(3, device=real.device)  # D loss, mean D(x), mean D(G(z)) over the D updates
         fake_finite = torch.ones((), dtype=torch.bool, device=real.device)
-        label_chunks = labels.tensor_split(hp.d_steps) if labels is not None else [None] * hp.d_steps
-        for i, (real_chunk, label_chunk) in enumerate(zip(real.tensor_split(hp.d_steps), label_chunks)):
+        for i, (real_chunk, label_chunk) in enumerate(split_with_labels(real, labels, hp.d_steps)):
             keep_graph = hp.reuse_fake and i == hp.d_steps - 1  # G's first update may judge this fake batch
             loss, real_out, fake_out, fake, fake_labels = self.discriminator_update(opt_d, real_chunk, label_chunk,
                                                                                     keep_graph)
@@ -411,6 +409,11 @@ class GAN(L.LightningModule):
             torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"], torch.cuda.current_device())
+
+
+def split_with_labels(real: torch.Tensor, labels: torch.Tensor | None, n: int):
+    """``real`` in ``n`` consecutive chunks, each with its labels (None for an unconditional GAN)."""
+    return zip(real.tensor_split(n), labels.tensor_split(n) if labels is not None else [None] * n)
 
 
 def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
