@@ -77,6 +77,7 @@ def test_bad_setting_is_named(tmp_path, overrides, message):
         (["trainer.max_epochs=abc"], "trainer.max_epochs=abc: must be an integer >= -1"),
         (["trainer.limit_train_batches=1.5"], "trainer.limit_train_batches=1.5: an integer >= 1"),
         (["model.fixed_seed=x"], "model.fixed_seed=x: must be an integer"),
+        (["callbacks.checkpoint.min_interval_s=-1"], "callbacks.checkpoint.min_interval_s=-1: seconds between"),
     ],
 )
 def test_more_bad_settings_are_named_before_training(tmp_path, overrides, message):
