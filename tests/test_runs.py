@@ -109,11 +109,13 @@ def test_a_sweep_over_models_keeps_one_folder_named_by_the_swept_choice(tmp_path
 
 
 def test_trainer_default_keeps_the_synthetic_datas_tiny_nets_on_the_cpu(tmp_path):
-    """A GPU only slows the 1-D and 2-D GANs (launch latency per step): trainer=default trains them on the CPU and
-    MNIST wherever Lightning finds a device; trainer=gpu or trainer.accelerator=gpu still take the GPU."""
+    """A GPU only slows the 1-D and 2-D GANs (launch latency per step): trainer=default trains them on the CPU,
+    unless their iteration is replayed as a CUDA graph, and MNIST wherever Lightning finds a device; trainer=gpu or
+    trainer.accelerator=gpu still take the GPU."""
     def accelerator(*overrides):
         return compose_config(list(overrides), tmp_path).trainer.accelerator
 
     assert accelerator() == accelerator("data=ring") == accelerator("experiment=gaussian_fast") == "cpu"
     assert accelerator("data=mnist") == "auto"
+    assert accelerator("model.cuda_graph=true") == accelerator("data=ring", "model.cuda_graph=true") == "auto"
     assert accelerator("trainer=gpu") == accelerator("trainer.accelerator=gpu") == "gpu"
