@@ -32,7 +32,8 @@ clean-venv:
 # One target per check, so that `make -k` runs the others when one fails. BENCH_DATA="--data-dir DIR" reads the real
 # MNIST from DIR/MNIST/raw (otherwise generated digits of the same shape).
 GPU_BENCH = $(PYTHON) -m gan_lightning.bench --device cuda --rounds 2 --sides project limit $(BENCH_DATA)
-GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-k8 gpu-mlp-bf16 gpu-dcgan gpu-dcgan-nchw gpu-gaussian gpu-compile
+GPU_CHECKS = gpu-tests gpu-mlp gpu-mlp-k8 gpu-mlp-bf16 gpu-dcgan gpu-dcgan-nchw gpu-gaussian gpu-compile \
+	gpu-gaussian-compile
 .PHONY: $(GPU_CHECKS)
 gpu-check: $(GPU_CHECKS)
 gpu-tests:
@@ -53,11 +54,19 @@ gpu-dcgan:
 gpu-dcgan-nchw:
 	$(GPU_BENCH) --workloads mnist_dcgan --batch-sizes 128 --iterations 300 \
 		--set model.cuda_graph=true model.channels_last=false
-# 5,000 iterations of the 1-D GAN on the GPU (its preset would take the CPU): whole command, start-up included.
+# 5,000 iterations of the 1-D GAN on the GPU: whole command, start-up included; then its final W1 and moments.
+GAUSSIAN_5K = experiment=gaussian_moments trainer=gpu model.cuda_graph=true data.batches_per_epoch=500 \
+	trainer.max_epochs=10 callbacks.samples.every_n_iterations=0
 gpu-gaussian: SHELL := /bin/bash
 gpu-gaussian:
-	time $(PYTHON) -m gan_lightning.train experiment=gaussian_moments trainer=gpu model.cuda_graph=true \
-		data.batches_per_epoch=500 trainer.max_epochs=10 callbacks.samples.every_n_iterations=0
+	time $(PYTHON) -m gan_lightning.train $(GAUSSIAN_5K) hydra.run.dir=outputs/gpu-checks/gaussian
+	cat outputs/gpu-checks/gaussian/metrics.json
+# The same with G and D compiled inside the graph: the replay is kernel-bound (about 3,600 per iteration eager).
+gpu-gaussian-compile: SHELL := /bin/bash
+gpu-gaussian-compile:
+	time $(PYTHON) -m gan_lightning.train $(GAUSSIAN_5K) model.compile_nets=true \
+		hydra.run.dir=outputs/gpu-checks/gaussian-compile
+	cat outputs/gpu-checks/gaussian-compile/metrics.json
 # The batch-64 MLP row again with G and D compiled inside the graph (torch.compile: fewer, fused kernels to
 # replay); one round, since each round compiles afresh.
 gpu-compile:
