@@ -59,11 +59,13 @@ GAUSSIAN_5K = experiment=gaussian_moments trainer=gpu model.cuda_graph=true data
 	trainer.max_epochs=10 callbacks.samples.every_n_iterations=0
 gpu-gaussian: SHELL := /bin/bash
 gpu-gaussian:
+	rm -rf outputs/gpu-checks/gaussian
 	time $(PYTHON) -m gan_lightning.train $(GAUSSIAN_5K) hydra.run.dir=outputs/gpu-checks/gaussian
 	cat outputs/gpu-checks/gaussian/metrics.json
 # The same with G and D compiled inside the graph: the replay is kernel-bound (about 3,600 per iteration eager).
 gpu-gaussian-compile: SHELL := /bin/bash
 gpu-gaussian-compile:
+	rm -rf outputs/gpu-checks/gaussian-compile
 	time $(PYTHON) -m gan_lightning.train $(GAUSSIAN_5K) model.compile_nets=true \
 		hydra.run.dir=outputs/gpu-checks/gaussian-compile
 	cat outputs/gpu-checks/gaussian-compile/metrics.json

@@ -83,3 +83,12 @@ def test_state_key_is_model_checkpoints(tmp_path):
     """Checkpoints written with Lightning's ModelCheckpoint resume with this one, and the reverse."""
     kwargs = {"dirpath": tmp_path, "filename": "last", "save_top_k": 1, "every_n_epochs": 1}
     assert EpochCheckpoint(min_interval_s=5, **kwargs).state_key == ModelCheckpoint(**kwargs).state_key
+
+
+def test_a_stop_request_that_min_epochs_overrules_keeps_the_throttle(tmp_path):
+    """Early stopping asked for before min_epochs: the epochs that still run are not last epochs."""
+    probe = SavedIterations(tmp_path / "checkpoints" / "last.ckpt")
+    train(compose_cfg(tmp_path, [*COMMON, "trainer.max_epochs=10", "+trainer.min_epochs=4",
+                                 "callbacks.checkpoint.min_interval_s=3600"]),
+          extra_callbacks=[probe, StopAtIteration(1)])
+    assert probe.seen == [2, 2, 2, 8]

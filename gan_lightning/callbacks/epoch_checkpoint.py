@@ -4,7 +4,8 @@ On a GPU with the captured iteration an epoch can be shorter than the save itsel
 is 58 iterations, about 0.1 s on an H200, while writing ``mnist_mlp``'s 25 MB checkpoint (read back from the device,
 pickled, fsynced) took 150 ms on this project's CPU host. Saving every epoch would then spend most of the run on
 checkpoints. The first epoch end and the last one always save; in between, an epoch end saves once
-``min_interval_s`` have passed since the last save, so a crash loses at most that much training.
+``min_interval_s`` have passed since the last save, so a crash loses about ``min_interval_s`` plus an epoch of
+training (plus the save in progress, if any).
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from gan_lightning.errors import is_number, require
 
 def is_last_epoch(trainer: L.Trainer) -> bool:
     """At an epoch's end: whether the fit loop stops after it (max_epochs, max_steps, or a stop request such as
-    ``max_time``'s; Lightning runs checkpoint callbacks after the others, so such a request is already made)."""
+    ``max_time``'s; Lightning runs checkpoint callbacks after the others, so such a request is already made). A stop
+    request that min_epochs or min_steps overrule is not a last epoch; the epoch count is already incremented here."""
     loop = trainer.fit_loop
-    return (trainer.should_stop
+    return ((trainer.should_stop and loop._can_stop_early)
             or (loop.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= loop.max_epochs)
             or (loop.max_steps not in (None, -1) and trainer.global_step >= loop.max_steps))
 
