@@ -17,7 +17,7 @@ from gan_lightning.cuda_graph import CapturedIteration, capturable_option, why_n
 from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_int, is_number, require, require_int
-from gan_lightning.finite_watch import FiniteWatch
+from gan_lightning.finite_watch import FiniteWatch, all_finite
 from gan_lightning.log_window import WindowSums
 from gan_lightning.losses import (
     D_LOSSES,
@@ -167,30 +167,32 @@ class GAN(L.LightningModule):
         ``cuda_graph.py`` can record it: a replay then runs all of it."""
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
-        d_sums = torch.zeros(3, device=real.device)  # D loss, mean D(x), mean D(G(z)) over the D updates
-        fake_finite = torch.ones((), dtype=torch.bool, device=real.device)
+        # The updates' outputs are kept and reduced once after the loops, not folded in after each update: with
+        # d_steps = g_steps = 20 that is ~260 kernels fewer per replayed iteration (7 % of gaussian_moments').
+        d_losses, real_outs, fake_outs, fakes = [], [], [], []
         for i, (real_chunk, label_chunk) in enumerate(split_with_labels(real, labels, hp.d_steps)):
             keep_graph = hp.reuse_fake and i == hp.d_steps - 1  # G's first update may judge this fake batch
             loss, real_out, fake_out, fake, fake_labels = self.discriminator_update(opt_d, real_chunk, label_chunk,
                                                                                     keep_graph)
-            d_sums += torch.stack([loss.detach(), self.d_reading(real_out.detach()).mean(),
-                                   self.d_reading(fake_out.detach()).mean()])
-            if hp.check_finite:
-                fake_finite &= torch.isfinite(fake).all()
+            d_losses.append(loss.detach())
+            real_outs.append(real_out.detach())
+            fake_outs.append(fake_out.detach())
+            fakes.append(fake)
 
         batch_size = len(real) // hp.d_steps
-        g_loss = torch.zeros((), device=real.device)
+        g_losses = []
         for j in range(hp.g_steps):
             reused = (fake, fake_labels) if hp.reuse_fake and j == 0 else (None, None)
-            g_loss += self.generator_update(opt_g, batch_size, *reused).detach()
+            g_losses.append(self.generator_update(opt_g, batch_size, *reused).detach())
 
         if self.generator_ema is not None:
             images = hp.g_steps * batch_size * self.trainer.world_size
             update_ema(self.generator_ema, self.generator, ema_beta(images, hp.ema_half_life_images))
-        d_means = d_sums / hp.d_steps
-        means = torch.stack([d_means[0], g_loss / hp.g_steps, d_means[1], d_means[2]])
+        # Mean D loss and G loss over the updates; mean D(x) and D(G(z)) over every output of the D updates
+        means = torch.stack([torch.stack(d_losses).mean(), torch.stack(g_losses).mean(),
+                             self.d_reading(torch.cat(real_outs)).mean(), self.d_reading(torch.cat(fake_outs)).mean()])
         if hp.check_finite:  # read by stop_if_not_finite
-            self.finite.add(fake_finite, means[:2])
+            self.finite.add(all_finite(fakes), means[:2])
         self.window.add(means)
         return ()
 

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from gan_lightning.finite_watch import FiniteWatch
+from gan_lightning.finite_watch import FiniteWatch, all_finite
 from gan_lightning.losses import discriminator_loss, generator_loss
 from gan_lightning.sampling import draw_latent
 
@@ -37,8 +37,7 @@ def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
     def iteration(real: torch.Tensor):
         if model.get("channels_last") and real.dim() == 4:  # as GAN.training_step
             real = real.contiguous(memory_format=torch.channels_last)
-        fake, d_loss, g_loss = None, torch.zeros((), device=device), torch.zeros((), device=device)
-        fake_finite = torch.ones((), dtype=torch.bool, device=device)
+        fake, d_losses, g_losses, fakes = None, [], [], []
         for i, chunk in enumerate(real.tensor_split(d_steps)):
             with torch.set_grad_enabled(reuse and i == d_steps - 1):
                 fake = generator(latent(len(chunk)))
@@ -49,9 +48,8 @@ def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
             loss.backward()
             opt_d.step()
             generator.requires_grad_(True)
-            d_loss = d_loss + loss.detach()
-            if model.check_finite:
-                fake_finite = fake_finite & torch.isfinite(fake).all()
+            d_losses.append(loss.detach())
+            fakes.append(fake)
         discriminator.requires_grad_(False)
         for j in range(g_steps):
             reused = fake if reuse and j == 0 else generator(latent(len(chunk)))
@@ -59,9 +57,11 @@ def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
-            g_loss = g_loss + loss.detach()
+            g_losses.append(loss.detach())
         discriminator.requires_grad_(True)
-        return d_loss / d_steps, g_loss / g_steps, fake_finite
+        # reduced once, after the updates, as GAN.iteration_body does
+        fake_finite = all_finite(fakes) if model.check_finite else torch.ones((), dtype=torch.bool, device=device)
+        return torch.stack(d_losses).mean(), torch.stack(g_losses).mean(), fake_finite
 
     return iteration
 
