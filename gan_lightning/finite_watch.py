@@ -17,6 +17,8 @@ WATCHED = ("G output", "train/d_loss", "train/g_loss")
 def all_finite(tensors: list[torch.Tensor]) -> torch.Tensor:
     """Whether every element of ``tensors`` is finite, as one device bool: one check over their concatenation
     rather than one per tensor, which in a replayed iteration of 20 D updates is about 80 kernels fewer."""
+    if len(tensors) == 1:
+        return torch.isfinite(tensors[0].detach()).all()
     return torch.isfinite(torch.cat([t.detach().reshape(-1) for t in tensors])).all()
 
 

@@ -177,7 +177,8 @@ class GAN(L.LightningModule):
             d_losses.append(loss.detach())
             real_outs.append(real_out.detach())
             fake_outs.append(fake_out.detach())
-            fakes.append(fake)
+            if hp.check_finite:
+                fakes.append(fake)
 
         batch_size = len(real) // hp.d_steps
         g_losses = []
@@ -188,9 +189,11 @@ class GAN(L.LightningModule):
         if self.generator_ema is not None:
             images = hp.g_steps * batch_size * self.trainer.world_size
             update_ema(self.generator_ema, self.generator, ema_beta(images, hp.ema_half_life_images))
-        # Mean D loss and G loss over the updates; mean D(x) and D(G(z)) over every output of the D updates
-        means = torch.stack([torch.stack(d_losses).mean(), torch.stack(g_losses).mean(),
-                             self.d_reading(torch.cat(real_outs)).mean(), self.d_reading(torch.cat(fake_outs)).mean()])
+        # Mean D loss and G loss over the updates; mean D(x) and D(G(z)) over every output of the D updates. In
+        # float32: under bf16/16-mixed the losses and outputs can be half precision.
+        means = torch.stack([torch.stack(d_losses).float().mean(), torch.stack(g_losses).float().mean(),
+                             self.d_reading(torch.cat(real_outs).float()).mean(),
+                             self.d_reading(torch.cat(fake_outs).float()).mean()])
         if hp.check_finite:  # read by stop_if_not_finite
             self.finite.add(all_finite(fakes), means[:2])
         self.window.add(means)

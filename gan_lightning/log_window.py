@@ -15,8 +15,9 @@ class WindowSums:
         self.count: torch.Tensor | None = None  # iterations summed, as a float tensor beside the sums
 
     def add(self, values: torch.Tensor) -> None:
-        if self.sums is None:
-            self.sums, self.count = torch.zeros_like(values), values.new_zeros(())
+        if self.sums is None:  # float32 whatever the values' precision: a bf16 count stops at 256
+            self.sums = torch.zeros_like(values, dtype=torch.float32)
+            self.count = torch.zeros((), dtype=torch.float32, device=values.device)
         elif self.sums.device != values.device:  # a window restored from a checkpoint was loaded on the CPU
             self.sums, self.count = self.sums.to(values.device), self.count.to(values.device)
         self.sums.add_(values)

@@ -56,8 +56,8 @@ def test_nan_before_any_checkpoint_says_that_none_exists(tmp_path):
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
 
 
-class InfFakeInFirstDUpdate(GAN):
-    """G's output is +inf for the first of iteration 2's three D updates only (its weights stay finite)."""
+class InfFakeInSecondDUpdate(GAN):
+    """G's output is +inf for the second of iteration 2's three D updates only (neither the first nor the last)."""
 
     def training_step(self, batch, batch_idx):
         self.generator_calls = 0
@@ -66,12 +66,12 @@ class InfFakeInFirstDUpdate(GAN):
     def run_generator(self, z, labels=None, net=None):
         out = super().run_generator(z, labels, net)
         self.generator_calls = getattr(self, "generator_calls", 0) + 1  # also called by the preflight check
-        return out + float("inf") if self.iteration == 2 and self.generator_calls == 1 else out
+        return out + float("inf") if self.iteration == 2 and self.generator_calls == 2 else out
 
 
 def test_a_non_finite_fake_in_any_d_update_is_reported_as_g_output(tmp_path):
     cfg = compose_cfg(tmp_path, ["data.batches_per_epoch=5", "data.batch_size=60", "model.d_steps=3",
-                                 f"model._target_={InfFakeInFirstDUpdate.__module__}.InfFakeInFirstDUpdate"])
+                                 f"model._target_={InfFakeInSecondDUpdate.__module__}.InfFakeInSecondDUpdate"])
     with pytest.raises(FloatingPointError, match=r"non-finite G output.* at iteration 2 "):
         train(cfg)
 

@@ -264,3 +264,21 @@ def test_the_log_window_survives_a_checkpoint_in_both_formats():
     restored.load_state((None, 0))
     restored.add(torch.full((4,), 5.0))
     assert torch.equal(restored.pop_means(), torch.full((4,), 5.0))
+
+
+def test_the_log_window_sums_half_precision_values_in_float32():
+    """Under bf16-mixed a hinge or Wasserstein loss is bf16: its window must still count past 256 iterations (a bf16
+    count stops there) and keep the sums' precision."""
+    window = WindowSums()
+    for _ in range(400):
+        window.add(torch.tensor([-1.3, 0.9, 12.0, 10.5], dtype=torch.bfloat16))
+    means = window.pop_means()
+    assert means.dtype == torch.float32
+    assert torch.equal(means, torch.tensor([-1.3, 0.9, 12.0, 10.5], dtype=torch.bfloat16).float())
+
+
+def test_logged_means_are_float32_under_bf16_with_hinge_losses(tmp_path):
+    cfg = compose_cfg(tmp_path, ["trainer.precision=bf16-mixed", "model.d_loss=hinge", "model.g_loss=hinge",
+                                 "model.d_steps=2", "data.batch_size=30", "data.batches_per_epoch=2"])
+    _, model = _fit(cfg)
+    assert model.window.sums.dtype == torch.float32 and model.finite.first_losses.dtype == torch.float32
