@@ -18,7 +18,7 @@ from gan_lightning.data import real_labels, real_samples
 from gan_lightning.ema import ema_beta, update_ema
 from gan_lightning.errors import is_int, is_number, require, require_int
 from gan_lightning.finite_watch import FiniteWatch, all_finite
-from gan_lightning.log_window import WindowSums
+from gan_lightning.log_window import WindowSums, joined, mean_of
 from gan_lightning.losses import (
     D_LOSSES,
     D_READINGS,
@@ -191,9 +191,8 @@ class GAN(L.LightningModule):
             update_ema(self.generator_ema, self.generator, ema_beta(images, hp.ema_half_life_images))
         # Mean D loss and G loss over the updates; mean D(x) and D(G(z)) over every output of the D updates. In
         # float32: under bf16/16-mixed the losses and outputs can be half precision.
-        means = torch.stack([torch.stack(d_losses).float().mean(), torch.stack(g_losses).float().mean(),
-                             self.d_reading(torch.cat(real_outs).float()).mean(),
-                             self.d_reading(torch.cat(fake_outs).float()).mean()])
+        means = torch.stack([mean_of(d_losses), mean_of(g_losses), self.d_reading(joined(real_outs).float()).mean(),
+                             self.d_reading(joined(fake_outs).float()).mean()])
         if hp.check_finite:  # read by stop_if_not_finite
             self.finite.add(all_finite(fakes), means[:2])
         self.window.add(means)

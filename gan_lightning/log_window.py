@@ -9,6 +9,17 @@ from __future__ import annotations
 import torch
 
 
+# One update per iteration is the common case (d_steps = g_steps = 1): no stack or concatenation (a copy) then.
+def mean_of(scalars: list[torch.Tensor]) -> torch.Tensor:
+    """The float32 mean of a list of 0-d tensors (an iteration's losses, one per update)."""
+    return scalars[0].float() if len(scalars) == 1 else torch.stack(scalars).float().mean()
+
+
+def joined(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors concatenated along their first dimension (one tensor: itself)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
 class WindowSums:
     def __init__(self) -> None:
         self.sums: torch.Tensor | None = None

@@ -13,6 +13,7 @@ import torch
 
 from gan_lightning.checkpoint import AtomicCheckpointIO
 from gan_lightning.errors import ConfigError
+from gan_lightning.finite_watch import all_finite, finite
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
 from gan_lightning.train import train
@@ -74,6 +75,15 @@ def test_a_non_finite_fake_in_any_d_update_is_reported_as_g_output(tmp_path):
                                  f"model._target_={InfFakeInSecondDUpdate.__module__}.InfFakeInSecondDUpdate"])
     with pytest.raises(FloatingPointError, match=r"non-finite G output.* at iteration 2 "):
         train(cfg)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_the_finiteness_check_agrees_with_torch_isfinite(dtype):
+    info = torch.finfo(dtype)
+    x = torch.tensor([0.0, -0.0, 1.5, -2.0, info.max, -info.max, info.tiny, info.smallest_normal / 4,
+                      float("inf"), float("-inf"), float("nan")], dtype=dtype)
+    assert torch.equal(finite(x), torch.isfinite(x))
+    assert all_finite([x[:8], x[:3]]) and not all_finite([x[:3], x[8:9]]) and not all_finite([x[10:]])
 
 
 def _all_finite(checkpoint: dict) -> bool:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_lightning.finite_watch import FiniteWatch, all_finite
+from gan_lightning.log_window import mean_of
 from gan_lightning.losses import discriminator_loss, generator_loss
 from gan_lightning.sampling import draw_latent
 
@@ -61,7 +62,7 @@ def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
         discriminator.requires_grad_(True)
         # reduced once, after the updates, as GAN.iteration_body does
         fake_finite = all_finite(fakes) if model.check_finite else torch.ones((), dtype=torch.bool, device=device)
-        return torch.stack(d_losses).mean(), torch.stack(g_losses).mean(), fake_finite
+        return mean_of(d_losses), mean_of(g_losses), fake_finite
 
     return iteration
 
