@@ -62,7 +62,8 @@ gpu-gaussian:
 	rm -rf outputs/gpu-checks/gaussian
 	time $(PYTHON) -m gan_lightning.train $(GAUSSIAN_5K) hydra.run.dir=outputs/gpu-checks/gaussian
 	cat outputs/gpu-checks/gaussian/metrics.json
-# The same with G and D compiled inside the graph: the replay is kernel-bound (about 3,200 kernels per iteration eager).
+# The same with G and D compiled inside the graph: the replay is kernel-bound (about 3,200 kernels per iteration
+# eager: python -m gan_lightning.bench.op_count experiment=gaussian_moments).
 gpu-gaussian-compile: SHELL := /bin/bash
 gpu-gaussian-compile:
 	rm -rf outputs/gpu-checks/gaussian-compile

@@ -6,8 +6,8 @@ and a few microseconds per kernel is what bounds small nets such as ``gaussian_m
 GPU"): this count is how a change that removes kernels can be judged without a GPU. It runs the config the same
 overrides give ``python -m gan_lightning.train``, eagerly, for two iterations, and counts the second (the first
 creates the optimizers' state). Views and the profiler's record_function markers launch nothing and are left out.
-CUDA's optimizers take the foreach path by default, the CPU's the per-tensor one, so for the GPU's count of an
-option without ``fused``, add ``+model.g_optimizer.foreach=true +model.d_optimizer.foreach=true``.
+The optimizer options in conf/optimizer/ say ``fused`` or ``foreach`` explicitly, so a GPU takes the same path as
+the count; torch's own default (neither given) is foreach on CUDA but per-tensor on a CPU, which counts more.
 """
 from __future__ import annotations
 
