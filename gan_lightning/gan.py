@@ -168,7 +168,7 @@ class GAN(L.LightningModule):
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
         # The updates' outputs are kept and reduced once after the loops, not folded in after each update: with
-        # d_steps = g_steps = 20 that is ~260 kernels fewer per replayed iteration (7 % of gaussian_moments').
+        # d_steps = g_steps = 20 that is ~250 kernels fewer per replayed iteration.
         d_losses, real_outs, fake_outs, fakes = [], [], [], []
         for i, (real_chunk, label_chunk) in enumerate(split_with_labels(real, labels, hp.d_steps)):
             keep_graph = hp.reuse_fake and i == hp.d_steps - 1  # G's first update may judge this fake batch

@@ -50,7 +50,8 @@ def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d,
             opt_d.step()
             generator.requires_grad_(True)
             d_losses.append(loss.detach())
-            fakes.append(fake)
+            if model.check_finite:
+                fakes.append(fake)
         discriminator.requires_grad_(False)
         for j in range(g_steps):
             reused = fake if reuse and j == 0 else generator(latent(len(chunk)))

@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from gan_lightning.compose import compose_config
 from gan_lightning.train import train
 
-HOST_ONLY = ("_record_function_enter_new", "_record_function_exit", "detach")
+HOST_ONLY = ("_record_function_enter_new", "_record_function_exit")
 PHASES = ("d_update", "g_update", "bookkeeping")
 
 
