@@ -45,8 +45,9 @@ gpu-mlp:
 gpu-mlp-k8:
 	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 64 1024 --iterations 1000 \
 		--set model.cuda_graph=true model.iterations_per_batch=8
+# bf16-mixed against fp32 in one run: side A in both precisions every round, interleaved (a row each).
 gpu-mlp-bf16:
-	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 1024 --iterations 1000 --precision bf16-mixed \
+	$(GPU_BENCH) --workloads mnist_mlp --batch-sizes 1024 --iterations 1000 --precision 32-true bf16-mixed \
 		--set model.cuda_graph=true
 # DCGAN as its preset has it (channels-last), and in NCHW for comparison.
 gpu-dcgan:

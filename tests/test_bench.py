@@ -122,3 +122,42 @@ def test_set_overrides_reach_every_sides_config(tmp_path):
     cfg = compose_workload("mnist_mlp", root, 16, 10, "cpu", "32-true", 1, tmp_path / "run",
                            ["model.cuda_graph=true", "model.g_lr=0.001"])
     assert cfg.model.cuda_graph is True and cfg.model.g_lr == 0.001
+
+
+def test_several_precisions_run_side_a_once_each_per_round_paired_with_the_same_other_sides(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """``--precision 32-true bf16-mixed`` (issue 13: bf16 against fp32 in one run): side A runs in each precision
+    in every round, interleaved with B; each precision gets a row, both paired with the same B runs, and only the
+    fp32 row carries bare (which runs fp32)."""
+    from gan_lightning.bench import __main__ as bench
+
+    order = []
+    real_project, real_original = bench.run_project, bench.run_original
+
+    def project(cfg, *args):
+        order.append(("project", cfg.trainer.precision))
+        return real_project(cfg, *args)
+
+    def original(*args):
+        order.append(("original", None))
+        return real_original(*args)
+
+    monkeypatch.setattr(bench, "run_project", project)
+    monkeypatch.setattr(bench, "run_original", original)
+    entries = main(["--workloads", "mnist_mlp", "--batch-sizes", "8", "--rounds", "3", "--iterations", "5",
+                    "--threads", "1", "--sides", "project", "original", "bare",
+                    "--precision", "32-true", "bf16-mixed"])
+    printed = capsys.readouterr().out
+    assert [e["precision"] for e in entries] == ["32-true", "bf16-mixed"]
+    fp32, bf16 = entries
+    assert set(fp32["sides"]) == {"project", "original", "bare"} and set(bf16["sides"]) == {"project", "original"}
+    assert fp32["sides"]["original"] == bf16["sides"]["original"]  # the same runs of B
+    assert fp32["sides"]["project"] != bf16["sides"]["project"]
+    # every round runs each precision of A and B once, in an order that rotates
+    rounds = [order[i:i + 3] for i in range(0, 9, 3)]
+    assert all(sorted(r, key=str) == sorted([("project", "32-true"), ("project", "bf16-mixed"), ("original", None)],
+                                            key=str) for r in rounds)
+    assert rounds[0][0] != rounds[1][0]
+    assert any(line.startswith("| mnist_mlp | 8 |") for line in printed.splitlines()), printed
+    assert any(line.startswith("| mnist_mlp (bf16-mixed) | 8 |") for line in printed.splitlines()), printed
+    assert "precision (A): 32-true, bf16-mixed" in printed

@@ -10,12 +10,16 @@ rotates from round to round so that drifts in machine speed hit every side alike
   Gaussian target, A÷B <= 1.2, is on this);
 - A − bare: A's time per iteration minus bare's in the same round, median (min–max) in ms, and the median as a
   share of A's iteration: what the Lightning loop and what it does for the user (logging, progress bar, sample
-  grids, checkpoints at epoch ends inside the window) cost. Only with --precision 32-true (bare runs fp32);
+  grids, checkpoints at epoch ends inside the window) cost. In the fp32 row only (bare runs fp32);
 - GFLOP per iteration (matmul and convolution FLOPs, torch.utils.flop_counter) and the share of the device's
   measured matmul peak that A and B reach (A against the peak in its precision, B against fp32);
 - on CUDA, limit it/s and A ÷ limit: side "limit" runs the same nets and optimizers as a plain loop with the data
   on the device, recorded once as a CUDA graph (``limit.py``), so A ÷ limit is the share of the hardware's speed
   that the project gets.
+
+With several ``--precision`` values side A runs once per precision in every round, interleaved with the other
+sides, and each precision gets its own row (named after the workload when not fp32), paired round by round with
+the same B, bare and limit runs: precisions compared in one run, under the same drifts of machine speed.
 """
 from __future__ import annotations
 
@@ -71,8 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="for gaussian_moments (up to 100, or a multiple of 100: whole epochs)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="auto: a CUDA GPU when there is one, else the CPU")
-    parser.add_argument("--precision", default="32-true", choices=list(PEAK_DTYPE),
-                        help="side A's trainer.precision (the originals run in fp32)")
+    parser.add_argument("--precision", nargs="+", default=["32-true"], choices=list(PEAK_DTYPE),
+                        dest="precisions", help="side A's trainer.precision (the originals run in fp32); several: "
+                        "side A once per precision in every round, a row each")
     parser.add_argument("--threads", type=positive_int,
                         help="torch threads for every side (default: the preset's, else torch's default)")
     parser.add_argument("--sides", nargs="+", default=["project", "original", "bare", "limit"],
@@ -85,6 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--race-seeds", nargs="+", type=int, default=[0], help="seeds for --race")
     parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args(argv)
+    args.precisions = list(dict.fromkeys(args.precisions))  # each once
     if args.gaussian_iterations and args.gaussian_iterations > 100 and args.gaussian_iterations % 100:
         parser.error(f"--gaussian-iterations {args.gaussian_iterations}: up to 100, or a multiple of 100 "
                      "(gaussian_moments runs whole epochs of 100 iterations)")
@@ -96,40 +102,53 @@ def _median_min_max(values: list[float]) -> tuple[float, float, float]:
 
 
 def bench_one(workload: str, batch_size: int | None, args, device: torch.device, mnist_root: str | None,
-              tmp: Path) -> dict:
-    """All rounds of one (workload, batch size): every side's measurements, the peak and the sizes."""
+              tmp: Path) -> list[dict]:
+    """All rounds of one (workload, batch size): an entry per precision of side A, each with every side's
+    measurements (B, bare and limit shared), the peak and the sizes. Bare pairs with fp32 only (it runs fp32)."""
     iterations = (args.gaussian_iterations if workload == "gaussian_moments" else args.iterations) \
         or DEFAULT_ITERATIONS.get((workload, batch_size), 50)
     # On CUDA the timed window starts after a recorded CUDA graph's warm-up and recording (side A, side limit).
     warmup = max(WARMUP_ITERATIONS + 2 if device.type == "cuda" else 2, iterations // 5)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
-    cfg = compose_workload(workload, mnist_root, batch_size, iterations, accelerator, args.precision, args.threads,
-                           tmp / "runs", args.overrides)
-    results = {side: [] for side in args.sides}
+    cfgs = {precision: compose_workload(workload, mnist_root, batch_size, iterations, accelerator, precision,
+                                        args.threads, tmp / "runs", args.overrides) for precision in args.precisions}
+    cfg = cfgs[args.precisions[0]]  # B, bare and limit do not read trainer.precision
+    # The runs of a round: side A once per precision, then the others; the order rotates from round to round.
+    runs = [(side, precision) for side in args.sides
+            for precision in (args.precisions if side == "project" else [None])]
+    results = {run: [] for run in runs}
     for r in range(args.rounds):
-        shift = r % len(args.sides)
-        for side in args.sides[shift:] + args.sides[:shift]:
+        shift = r % len(runs)
+        for side, precision in runs[shift:] + runs[:shift]:
             if side == "project":
-                results[side].append(run_project(cfg.copy(), device, iterations, warmup))
+                result = run_project(cfgs[precision].copy(), device, iterations, warmup)
             elif side == "original":
-                results[side].append(run_original(workload, cfg, device, iterations, warmup))
+                result = run_original(workload, cfg, device, iterations, warmup)
             elif side == "limit":
-                results[side].append(run_limit(cfg, device, iterations, warmup))
+                result = run_limit(cfg, device, iterations, warmup)
             else:
-                results[side].append(run_bare(cfg, device, iterations, warmup))
+                result = run_bare(cfg, device, iterations, warmup)
+            results[side, precision].append(result)
     with torch_threads(cfg.torch_threads):
-        peak = matmul_peak(device, PEAK_DTYPE[args.precision])
-        peak_fp32 = peak if args.precision == "32-true" else matmul_peak(device, torch.float32)
-    return {"workload": workload, "batch_size": cfg.data.batch_size,
-            "images_per_iteration": cfg.data.batch_size * cfg.model.d_steps, "iterations": iterations,
-            "warmup": warmup, "threads": cfg.torch_threads, "peak_flops": peak, "peak_flops_fp32": peak_fp32,
-            "sides": {side: [vars(result) for result in rs] for side, rs in results.items()}}
+        peak_fp32 = matmul_peak(device, torch.float32)
+        peaks = {p: peak_fp32 if p == "32-true" else matmul_peak(device, PEAK_DTYPE[p]) for p in args.precisions}
+    entries = []
+    for precision in args.precisions:
+        sides = {side: [vars(result) for result in rs] for (side, p), rs in results.items()
+                 if p in (precision, None) and (side != "bare" or precision == "32-true")}
+        entries.append({"workload": workload, "batch_size": cfg.data.batch_size, "precision": precision,
+                        "images_per_iteration": cfg.data.batch_size * cfg.model.d_steps, "iterations": iterations,
+                        "warmup": warmup, "threads": cfg.torch_threads, "peak_flops": peaks[precision],
+                        "peak_flops_fp32": peak_fp32, "sides": sides})
+    return entries
 
 
 def summarise(entry: dict) -> dict:
     """The table's figures for one entry (medians over rounds; per-round ratios and differences)."""
     sides = entry["sides"]
-    row = {"workload": entry["workload"], "batch": entry["batch_size"], "threads": entry["threads"]}
+    precision = entry.get("precision", "32-true")
+    row = {"workload": entry["workload"] + ("" if precision == "32-true" else f" ({precision})"),
+           "batch": entry["batch_size"], "threads": entry["threads"]}
     peaks = {"project": entry["peak_flops"], "original": entry.get("peak_flops_fp32", entry["peak_flops"])}
     for side, rs in sides.items():
         row[f"{side}_it_s"] = 1 / statistics.median(r["seconds_per_iteration"] for r in rs)
@@ -191,7 +210,7 @@ def describe_device(device: torch.device) -> str:
 
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
-    if args.precision != "32-true" and "bare" in args.sides:
+    if "32-true" not in args.precisions and "bare" in args.sides:
         args.sides.remove("bare")  # the bare loop runs fp32: A - bare would not be the framework's cost
     if args.race:
         results = []
@@ -216,17 +235,17 @@ def main(argv=None) -> list[dict]:
         mnist_root = prepare_mnist(args.data_dir, tmp / "data") if mnist else None
         for workload in args.workloads:
             for batch_size in args.batch_sizes if workload.startswith("mnist") else [None]:
-                entry = bench_one(workload, batch_size, args, device, mnist_root, tmp)
-                entries.append(entry)
-                print(table([entry], "").split("\n")[2], flush=True)
+                for entry in bench_one(workload, batch_size, args, device, mnist_root, tmp):
+                    entries.append(entry)
+                    print(table([entry], "").split("\n")[2], flush=True)
     images = None
     if mnist_root is not None:
         images = f"the digits in {args.data_dir}" if args.data_dir else "generated (random uint8 digits)"
-    print(f"\ntorch {torch.__version__}, device: {describe_device(device)}, precision (A): {args.precision}, "
-          f"{args.rounds} rounds\n")
+    print(f"\ntorch {torch.__version__}, device: {describe_device(device)}, precision (A): "
+          f"{', '.join(args.precisions)}, {args.rounds} rounds\n")
     print(table(entries, images))
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": describe_device(device), "precision": args.precision,
+        Path(args.json).write_text(json.dumps({"device": describe_device(device), "precisions": args.precisions,
                                                "entries": entries}, indent=2))
     return entries
 
