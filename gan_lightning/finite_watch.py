@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gan_lightning.log_window import joined
+
 WATCHED = ("G output", "train/d_loss", "train/g_loss")
 
 
@@ -21,11 +23,11 @@ def finite(x: torch.Tensor) -> torch.Tensor:
 
 
 def all_finite(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Whether every element of ``tensors`` is finite, as one device bool: one check over their concatenation
-    rather than one per tensor, which in a replayed iteration of 20 D updates is about 80 kernels fewer."""
-    if len(tensors) == 1:
-        return finite(tensors[0].detach()).all()
-    return finite(torch.cat([t.detach().reshape(-1) for t in tensors])).all()
+    """Whether every element of ``tensors`` (batches of one sample shape, such as an iteration's fakes) is finite, as
+    one device bool: one check over their concatenation rather than one per tensor, which in a replayed iteration of
+    20 D updates is about 80 kernels fewer. Joined along the batch, not flattened: a channels-last batch flattens
+    only by a copy."""
+    return finite(joined([t.detach() for t in tensors])).all()
 
 
 @dataclass

@@ -146,10 +146,10 @@ def bench_one(workload: str, batch_size: int | None, args, device: torch.device,
 def summarise(entry: dict) -> dict:
     """The table's figures for one entry (medians over rounds; per-round ratios and differences)."""
     sides = entry["sides"]
-    precision = entry.get("precision", "32-true")
+    precision = entry["precision"]
     row = {"workload": entry["workload"] + ("" if precision == "32-true" else f" ({precision})"),
            "batch": entry["batch_size"], "threads": entry["threads"]}
-    peaks = {"project": entry["peak_flops"], "original": entry.get("peak_flops_fp32", entry["peak_flops"])}
+    peaks = {"project": entry["peak_flops"], "original": entry["peak_flops_fp32"]}
     for side, rs in sides.items():
         row[f"{side}_it_s"] = 1 / statistics.median(r["seconds_per_iteration"] for r in rs)
         flops = rs[0]["flops_per_iteration"]
