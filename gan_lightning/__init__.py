@@ -46,22 +46,6 @@ def _sweep_job_dir(*, _root_) -> str:
     return name
 
 
-# The synthetic streams train nets of a few thousand parameters, where a GPU only adds kernel-launch latency to
-# every step: on an H100 the default 1-D run took 4 min, against 1 min 16 s on 2 CPU cores (issue 13). Replaying the
-# whole iteration as a CUDA graph removes most of it: on an H200 gaussian_moments then ran at 129 it/s (10.5 it/s
-# on 2 CPU cores).
-SMALL_NET_DATA = ("gan_lightning.data.GaussianDataModule", "gan_lightning.data.MixtureDataModule")
-
-
-def _default_accelerator(data_target: str, cuda_graph: bool = False) -> str:
-    """trainer=default's accelerator: the CPU for the synthetic 1-D and 2-D data unless the iteration is to be
-    replayed as a CUDA graph, else Lightning's "auto" (a GPU when there is one)."""
-    return "cpu" if data_target in SMALL_NET_DATA and not cuda_graph else "auto"
-
-
-OmegaConf.register_new_resolver("default_accelerator", _default_accelerator, replace=True)
-
-
 def swept_keys(task_overrides) -> list[str]:
     """The settings a sweep's overrides vary (``a=1,2``, ``range(...)``, ``choice(...)``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser

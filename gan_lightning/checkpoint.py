@@ -29,13 +29,12 @@ from gan_lightning.errors import ConfigError, first_line
 CONFIG_KEY = "gan_config"
 # Settings that may change between a run and its resumption without making it a different experiment.
 # (How the same updates are computed is not part of the experiment: fused kernels, direct optimizer steps.)
-RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "model.check_finite", "model.direct_steps",
-                     "model.cuda_graph", "model.compile_nets", "model.channels_last", "model.g_optimizer.fused",
+# (How the updates are executed, conf/execution/, is not part of the experiment and is not stored.)
+RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "model.g_optimizer.fused",
                      "model.d_optimizer.fused"}
 # Settings added after checkpoints were already written, and the value that older code behaved as.
-ADDED_LATER = {"model.reuse_fake": False, "model.r1_gamma": 0.0, "model.d_loss": "bce", "model.gp_lambda": 0.0,
-               "model.num_classes": 0, "model.discriminator.spectral_norm": False,
-               "model.discriminator.batch_norm": True, "model.iterations_per_batch": 1, "data.iterations_per_batch": 1}
+ADDED_LATER = {"model.reuse_fake": False, "model.num_classes": 0, "model.discriminator.spectral_norm": False,
+               "model.discriminator.batch_norm": True}
 # What a stored config may instantiate: classes (never functions) from these packages that are nets or optimizers.
 ALLOWED_TARGET_PACKAGES = ("gan_lightning.", "torch.nn.", "torch.optim.")
 ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer)
@@ -121,7 +120,40 @@ def _damaged_record(path: str | Path) -> str | None:
 def stored_config(checkpoint: dict[str, Any], path: str | Path, key: str = "ckpt", hint: str = "") -> dict[str, Any]:
     if not isinstance(checkpoint.get(CONFIG_KEY), dict):
         raise ConfigError(f"{key}={path}: not a gan_lightning checkpoint (no stored config){hint}")
-    return checkpoint[CONFIG_KEY]
+    return upgrade_config(checkpoint[CONFIG_KEY])
+
+
+# Settings of checkpoints written before the objective and the execution plan had their own config: the model's
+# execution settings (now conf/execution/, not stored) and the data's copies of model settings are dropped; the loss
+# settings become the model's objective node.
+OLD_EXECUTION_KEYS = ("direct_steps", "cuda_graph", "compile_nets", "channels_last", "iterations_per_batch",
+                      "check_finite", "fixed_seed")
+OLD_PAIRS = {("bce", "non_saturating"): "bce", ("bce", "minimax"): "minimax", ("least_squares", "least_squares"):
+             "least_squares", ("hinge", "hinge"): "hinge", ("wasserstein", "wasserstein"): "wasserstein"}
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config in today's layout (a copy; one already in it comes back equal)."""
+    model, data = config.get("model"), config.get("data")
+    if not isinstance(model, dict) or "objective" in model:
+        return config
+    model = {k: v for k, v in model.items() if k not in OLD_EXECUTION_KEYS}
+    d_loss, g_loss = model.pop("d_loss", "bce"), model.pop("g_loss", "non_saturating")
+    pair = OLD_PAIRS.get((d_loss, g_loss))
+    regularisers = {}
+    if model.get("r1_gamma"):
+        regularisers["r1"] = {"_target_": "gan_lightning.objective.R1", "gamma": model["r1_gamma"], "interval": 1}
+    if model.get("gp_lambda"):
+        regularisers["gp"] = {"_target_": "gan_lightning.objective.GradientPenalty", "weight": model["gp_lambda"],
+                              "interval": 1}
+    model.pop("r1_gamma", None), model.pop("gp_lambda", None)
+    model["objective"] = {"_target_": "gan_lightning.objective.Objective", "loss": pair or "bce",
+                          "g_loss": None if pair else g_loss, "d_loss": None if pair else d_loss,
+                          "real_label": model.pop("real_label", 1.0), "reduction": model.pop("d_loss_reduction", "mean"),
+                          "regularisers": regularisers}
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in ("d_steps", "iterations_per_batch")}
+    return {**config, "model": model, "data": data}
 
 
 def config_leaves(node: Any, key: str = ""):

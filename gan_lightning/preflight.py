@@ -22,7 +22,7 @@ from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.errors import ConfigError, is_int, is_number, require
 
 # Config groups that become top-level keys of the composed config.
-CONFIG_GROUPS = {"data", "model", "trainer", "callbacks", "logger"}
+CONFIG_GROUPS = {"data", "model", "trainer", "execution", "callbacks", "logger"}
 
 
 def check_config(cfg: DictConfig, data_name: str) -> None:
@@ -35,12 +35,6 @@ def check_config(cfg: DictConfig, data_name: str) -> None:
                           "(pick a model for this data with model=..., without the preset)")
     check_data_settings(cfg, data_name)
     check_trainer_settings(cfg)
-    precision = str(OmegaConf.select(cfg, "trainer.precision"))
-    for key, what in (("r1_gamma", "R1's"), ("gp_lambda", "the gradient penalty's")):
-        value = OmegaConf.select(cfg, f"model.{key}")
-        if value and precision in ("16-mixed", "16", "16-true"):
-            raise ConfigError(f"model.{key}={value} with trainer.precision={cfg.trainer.precision}: {what} input "
-                              "gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
     check_writable(Path(cfg.paths.output_dir))
     for key, folder in _output_folders(cfg):  # not made now: a refused run leaves no empty folders behind
         why = why_not_creatable(Path(folder))
@@ -156,6 +150,16 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
         ) from err
     finally:
         model.train()
+
+
+def check_precision(model, precision) -> None:
+    """fp16 loss scaling does not scale an input gradient: a regulariser that takes one can overflow there."""
+    if str(precision) not in ("16-mixed", "16", "16-true"):
+        return
+    for name, reg in getattr(model.objective, "regularisers", {}).items():
+        if not reg.fp16_safe:
+            raise ConfigError(f"model.objective.regularisers.{name} with trainer.precision={precision}: its input "
+                              "gradient is not loss-scaled and can overflow in fp16; use bf16-mixed or 32-true")
 
 
 def check_labels(model, datamodule, data_name: str) -> None:

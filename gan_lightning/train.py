@@ -22,11 +22,13 @@ from gan_lightning.checkpoint import RunConfigInCheckpoint, experiment_config, s
 from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.data import IDXError, MNISTNotFoundError
 from gan_lightning.errors import ConfigError, TrainingInterrupted, is_int, require
+from gan_lightning.execution import ExecutionPlan
 from gan_lightning.preflight import (
     check_config,
     check_labels,
     check_memory,
     check_model_fits_data,
+    check_precision,
     check_trainer,
     in_multirun,
     prepare_data_early,
@@ -84,14 +86,18 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, 
     L.seed_everything(cfg.seed, workers=True)
     # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
     model = _build(cfg.model, f"model={model_name} cannot be built for data={data_name}")
+    execution: ExecutionPlan = _build(cfg.execution, f"execution={_choice('execution')}")
+    check_precision(model, cfg.trainer.get("precision"))
     datamodule = _build(cfg.data, f"data={data_name}")
+    execution.shape_batches(datamodule, model.hparams.d_steps)
     prepare_data_early(datamodule)
     check_labels(model, datamodule, data_name)
     check_model_fits_data(model, cfg.data.sample_shape, cfg.data.batch_size, model_name, data_name)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [_build(c, f"callbacks.{name}") for name, c in cfg.get("callbacks", {}).items()]
-    callbacks += [RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams), *extra_callbacks]
+    callbacks += [execution, RunConfigInCheckpoint(experiment_config(cfg)), HparamsWithFinalMetrics(hparams),
+                  *extra_callbacks]
     if cfg.trainer.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
         # One bar for the whole run; Lightning's default redraws after every batch (about 0.3 ms each: 1 % of an
         # MNIST MLP iteration), this one every progress_bar_refresh_rate iterations.

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -30,6 +33,21 @@ TINY = [
 def compose_cfg(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
     """The config `python -m gan_lightning.train <overrides>` would run, writing into ``output_dir``."""
     return compose_config([*TINY, *overrides], output_dir)
+
+
+def fit(cfg: DictConfig, *callbacks: L.Callback, ckpt_path: str | None = None, seed: int | None = None,
+        model: L.LightningModule | None = None) -> tuple[L.Trainer, L.LightningModule]:
+    """The composed config's data, GAN (or ``model``), execution plan and Trainer, fitted with ``callbacks`` and no
+    logger or checkpoints: for tests that look at the trained module. ``seed`` seeds torch before the GAN is
+    built (train() seeds everything with cfg.seed)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = instantiate(cfg.model) if model is None else model
+    datamodule = instantiate(cfg.data)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False,
+                          callbacks=[instantiate(cfg.execution), *callbacks])
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer, model
 
 
 def write_mnist(root: Path, n: int = 96, gz: bool = True, split: str = "train", seed: int = 0) -> Path:

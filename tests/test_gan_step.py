@@ -6,9 +6,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan_lightning.log_window import WindowSums
+from gan_lightning.log_window import LogWindow
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_accumulator
+from tests.conftest import compose_cfg, event_accumulator, fit
 
 
 class UpdateRecorder(L.Callback):
@@ -53,14 +53,6 @@ class UpdateRecorder(L.Callback):
                    for x, y in zip(a, b))
 
 
-def _fit(cfg, *callbacks):
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    trainer = instantiate(cfg.trainer, callbacks=list(callbacks), logger=False, enable_checkpointing=False)
-    trainer.fit(model, datamodule=datamodule)
-    return trainer, model
-
-
 @pytest.mark.parametrize("data", ["gaussian", "mnist"])
 def test_d_steps_and_g_steps_per_batch(data, tmp_path, mnist_dir):
     batches = 4
@@ -70,9 +62,9 @@ def test_d_steps_and_g_steps_per_batch(data, tmp_path, mnist_dir):
     else:
         overrides += ["data.batch_size=50", "data.batches_per_epoch=10"]
     recorder = UpdateRecorder()
-    trainer, model = _fit(compose_cfg(tmp_path, overrides), recorder)
+    trainer, model = fit(compose_cfg(tmp_path, overrides), recorder)
 
-    assert model.update.name == "direct"  # torch's step hooks observe the fast path too
+    assert model.execution.update.name == "direct"  # torch's step hooks observe the fast path too
     assert recorder.order == ["d", "d", "d", "g", "g"] * batches
     assert recorder.violations == []
     assert model.iteration == batches
@@ -95,7 +87,7 @@ def test_each_d_update_sees_its_own_real_chunk(tmp_path):
     """A batch of d_steps x batch_size real samples is split so each D update gets batch_size fresh samples."""
     cfg = compose_cfg(tmp_path, ["model.d_steps=4", "data.batch_size=25", "data.batches_per_epoch=1"])
     seen = RealBatchesAndDInputs()
-    _fit(cfg, seen)
+    fit(cfg, seen)
 
     (batch,) = seen.batches
     assert len(batch) == 100 and len(torch.unique(batch)) == 100
@@ -150,11 +142,10 @@ def test_reuse_fake_saves_one_generator_forward_per_iteration(reuse, tmp_path):
     batches, d_steps, g_steps = 3, 2, 2
     cfg = compose_cfg(tmp_path, [f"model.reuse_fake={reuse}", f"model.d_steps={d_steps}", f"model.g_steps={g_steps}",
                                  "data.batch_size=50", f"data.batches_per_epoch={batches}"])
-    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    model = instantiate(cfg.model)
     with_graph = []
     model.generator.register_forward_hook(lambda module, args, out: with_graph.append(out.requires_grad))
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[])
-    trainer.fit(model, datamodule=datamodule)
+    fit(cfg, model=model)
 
     assert len(with_graph) == batches * (d_steps + g_steps - (1 if reuse else 0))
     assert sum(with_graph) == batches * g_steps
@@ -194,12 +185,9 @@ def test_direct_steps_give_lightnings_updates_and_step_count(extra, tmp_path):
               "torch_threads=1", *extra]
     results, counter = {}, HookCounter()
     for direct, callbacks in (("true", []), ("false", []), ("true", [counter])):
-        cfg = compose_cfg(tmp_path / f"{direct}{len(callbacks)}", [*common, f"model.direct_steps={direct}"])
-        torch.manual_seed(0)
-        datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
-        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=callbacks)
-        trainer.fit(model, datamodule=datamodule)
-        results[direct, len(callbacks)] = (model.update.name, trainer.global_step, model.state_dict())
+        cfg = compose_cfg(tmp_path / f"{direct}{len(callbacks)}", [*common, f"execution.direct_steps={direct}"])
+        trainer, model = fit(cfg, *callbacks, seed=0)
+        results[direct, len(callbacks)] = (model.execution.update.name, trainer.global_step, model.state_dict())
 
     assert [r[0] for r in results.values()] == ["direct", "lightning", "lightning"]
     for _, global_step, _ in results.values():
@@ -210,10 +198,8 @@ def test_direct_steps_give_lightnings_updates_and_step_count(extra, tmp_path):
             assert torch.equal(value, reference[name]), (key, name)
     assert counter.after_backward == 5 * batches
     if extra == ["model.grad_clip_norm=0.05"]:  # clipping acted: without it the weights differ
-        cfg = compose_cfg(tmp_path / "unclipped", [*common[:-1], "model.direct_steps=true"])
-        torch.manual_seed(0)
-        datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
-        instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[]).fit(model, datamodule)
+        cfg = compose_cfg(tmp_path / "unclipped", [*common[:-1], "execution.direct_steps=true"])
+        _, model = fit(cfg, seed=0)
         assert not torch.equal(model.state_dict()["generator.net.0.weight"], reference["generator.net.0.weight"])
 
 
@@ -242,43 +228,48 @@ def test_under_mixed_precision_every_update_runs_on_the_current_weights(direct, 
     whole training_step runs in one autocast region; with autocast's cache on (Lightning turns it off), every update
     after a net's first would run on the weights from before that first step, and this test fails."""
     cfg = compose_cfg(tmp_path, ["trainer.precision=bf16-mixed", "model.d_steps=3", "model.g_steps=3",
-                                 "data.batch_size=30", "data.batches_per_epoch=2", f"model.direct_steps={direct}"])
+                                 "data.batch_size=30", "data.batches_per_epoch=2", f"execution.direct_steps={direct}"])
     check = ForwardWeightsCheck()
-    _fit(cfg, check)
+    fit(cfg, check)
     assert len(check.results) > 20 and all(check.results), check.results
 
 
 def test_the_log_window_survives_a_checkpoint_in_both_formats():
-    """The window's sums and count as checkpoints hold them ((sums, count), also what older versions wrote, whose
-    sums were a separate tensor): restored, the next write is the mean over the whole window."""
-    window = WindowSums()
+    """The window's sums and counts by name as checkpoints hold them (also the (sums, count) pair of checkpoints
+    written before statistics had names): restored, the next write is the mean over the whole window."""
+    window = LogWindow()
     for value in (1.0, 2.0, 3.0):
-        window.add(torch.full((4,), value))
-    sums, count = window.state()
-    assert count == 3 and torch.equal(sums, torch.full((4,), 6.0))
-    restored = WindowSums()
-    restored.load_state((sums.clone(), count))
-    restored.add(torch.full((4,), 6.0))
-    assert torch.equal(restored.pop_means(), torch.full((4,), 3.0))
-    assert restored.state() == (None, 0)  # popped: empty, as a fresh window
-    restored.load_state((None, 0))
-    restored.add(torch.full((4,), 5.0))
-    assert torch.equal(restored.pop_means(), torch.full((4,), 5.0))
+        window.add({"d_loss": torch.tensor(value), "g_loss": torch.tensor(-value)})
+    window.add({"r1": torch.tensor(9.0)})  # a statistic of some iterations only (a lazy regulariser)
+    state = window.state()
+    assert state["d_loss"][1] == 3 and state["r1"][1] == 1 and float(state["d_loss"][0]) == 6.0
+    restored = LogWindow()
+    restored.load_state(state)
+    restored.add({"d_loss": torch.tensor(6.0), "g_loss": torch.tensor(-6.0)})
+    means = restored.pop_means()
+    assert {k: float(v) for k, v in means.items()} == {"d_loss": 3.0, "g_loss": -3.0, "r1": 9.0}
+    assert restored.pop_means() == {}  # popped: empty, as a fresh window
+    older = LogWindow()
+    older.load_state((torch.tensor([6.0, -6.0, 1.5, 0.3]), 3))  # d_loss, g_loss, d_real, d_fake sums; count
+    assert {k: round(float(v), 6) for k, v in older.pop_means().items()} == {
+        "d_loss": 2.0, "g_loss": -2.0, "d_real": 0.5, "d_fake": 0.1}
 
 
 def test_the_log_window_sums_half_precision_values_in_float32():
     """Under bf16-mixed a hinge or Wasserstein loss is bf16: its window must still count past 256 iterations (a bf16
     count stops there) and keep the sums' precision."""
-    window = WindowSums()
+    window = LogWindow()
+    values = {"d_loss": -1.3, "g_loss": 0.9, "d_real": 12.0, "d_fake": 10.5}
     for _ in range(400):
-        window.add(torch.tensor([-1.3, 0.9, 12.0, 10.5], dtype=torch.bfloat16))
+        window.add({k: torch.tensor(v, dtype=torch.bfloat16) for k, v in values.items()})
     means = window.pop_means()
-    assert means.dtype == torch.float32
-    assert torch.equal(means, torch.tensor([-1.3, 0.9, 12.0, 10.5], dtype=torch.bfloat16).float())
+    for name, value in values.items():
+        assert means[name].dtype == torch.float32
+        assert means[name] == torch.tensor(value, dtype=torch.bfloat16).float()
 
 
 def test_logged_means_are_float32_under_bf16_with_hinge_losses(tmp_path):
-    cfg = compose_cfg(tmp_path, ["trainer.precision=bf16-mixed", "model.d_loss=hinge", "model.g_loss=hinge",
+    cfg = compose_cfg(tmp_path, ["trainer.precision=bf16-mixed", "model.objective.loss=hinge",
                                  "model.d_steps=2", "data.batch_size=30", "data.batches_per_epoch=2"])
-    _, model = _fit(cfg)
-    assert model.window.sums.dtype == torch.float32 and model.finite.first_losses.dtype == torch.float32
+    _, model = fit(cfg)
+    assert all(total.dtype == torch.float32 for total, _ in model.window.state().values())

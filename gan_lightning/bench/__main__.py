@@ -43,7 +43,7 @@ from gan_lightning.bench.sides import (
     run_original,
     run_project,
 )
-from gan_lightning.cuda_graph import WARMUP_ITERATIONS
+from gan_lightning.execution.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 
 # Iterations per side and round: a few seconds of steady state on a 2-core CPU.

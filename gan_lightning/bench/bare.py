@@ -17,7 +17,7 @@ from torch import nn
 
 from gan_lightning.finite_watch import FiniteWatch, all_finite
 from gan_lightning.log_window import mean_of
-from gan_lightning.losses import discriminator_loss, generator_loss
+from gan_lightning.objective.losses import discriminator_loss, generator_loss
 from gan_lightning.sampling import draw_latent
 
 Iteration = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_lightning.bench.bare import bare_iteration
-from gan_lightning.cuda_graph import CapturedIteration
+from gan_lightning.execution.cuda_graph import CapturedIteration
 
 
 def limit_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, images: torch.Tensor | None,

@@ -36,7 +36,7 @@ from gan_lightning.bench.clock import FlopTick, Stopwatch, TickEachIteration
 from gan_lightning.bench.limit import limit_loop
 from gan_lightning.bench.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
 from gan_lightning.compose import compose_config
-from gan_lightning.cuda_graph import CapturedIteration, capturable_option
+from gan_lightning.execution.cuda_graph import CapturedIteration, capturable_option
 from gan_lightning.data import real_samples, to_model_range
 from gan_lightning.data.idx import read_idx
 from gan_lightning.data.mnist import SPLITS, find_idx_file, write_random_split

@@ -20,11 +20,11 @@ class RunProgressBar(TQDMProgressBar):
         finite = isinstance(per_epoch, int) or (isinstance(per_epoch, float) and math.isfinite(per_epoch))
         module = trainer.lightning_module
         if finite:  # loader batches -> iterations
-            per_epoch = per_epoch * module.hparams.get("iterations_per_batch", 1)
+            per_epoch = per_epoch * module.execution.iterations_per_batch
         total = int(per_epoch) * epochs if finite and epochs is not None and epochs > 0 else None
         if trainer.max_steps > 0:  # max_steps counts optimizer steps: d_steps + g_steps per iteration, checked at
             # the end of each loader batch (of iterations_per_batch iterations)
-            per_batch = module.hparams.get("iterations_per_batch", 1)
+            per_batch = module.execution.iterations_per_batch
             steps_per_batch = (module.hparams.d_steps + module.hparams.g_steps) * per_batch
             by_steps = math.ceil(trainer.max_steps / steps_per_batch) * per_batch
             total = by_steps if total is None else min(total, by_steps)

@@ -1,14 +1,14 @@
 """DataModules: real samples for D.
 
 The contract between the data and the GAN step, stated here once: one loader batch = one training iteration and
-holds ``d_steps x data.batch_size`` real samples (each DataModule receives ``d_steps``, which
-``conf/data/*.yaml`` set to ``${model.d_steps}``). The step splits it into ``d_steps`` chunks, so every D update
+holds ``d_steps x data.batch_size`` real samples (the execution plan sets each DataModule's ``d_steps`` from
+``model.d_steps`` before the loader is made). The step splits it into ``d_steps`` chunks, so every D update
 sees ``data.batch_size`` fresh real samples, and each G update draws a latent batch of that size. An epoch is one
 pass over MNIST (the last incomplete batch is dropped) or ``data.batches_per_epoch`` iterations of a synthetic
 stream (the 1-D Gaussian, the 2-D mixtures); ``trainer.max_epochs`` and ``trainer.limit_train_batches`` therefore
 count iterations.
 
-With ``model.iterations_per_batch`` = K > 1 (passed on as ``data.iterations_per_batch``) one loader batch holds K
+With ``execution.iterations_per_batch`` = K > 1 (set as the DataModule's ``iterations_per_batch``) one loader batch holds K
 iterations' samples, which the step takes in order, so Lightning's per-batch work is paid once per K iterations. The
 MNIST order is unchanged (the last incomplete K-iteration batch of an epoch is dropped); a stream draws K iterations'
 samples at once (``data.batches_per_epoch``, still in iterations, must be a multiple of K). ``limit_train_batches``

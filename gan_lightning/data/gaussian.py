@@ -30,14 +30,12 @@ class GaussianDataModule(StreamDataModule):
         mean: float = 4.0,
         std: float = 1.25,
         batch_size: int = 500,
-        d_steps: int = 1,
         batches_per_epoch: int = 100,
         num_workers: int = 0,
         seed: int = 0,
         sample_shape: Sequence[int] = (1,),
-        iterations_per_batch: int = 1,
     ) -> None:
-        super().__init__(batch_size, d_steps, batches_per_epoch, num_workers, seed, iterations_per_batch)
+        super().__init__(batch_size, batches_per_epoch, num_workers, seed)
         require(is_number(mean), "data.mean", mean, "must be a number")
         require(is_number(std) and std > 0, "data.std", std, "the target Gaussian needs std > 0")
         require(len(sample_shape) > 0 and all(is_int(n) and n >= 1 for n in sample_shape), "data.sample_shape",

@@ -47,14 +47,12 @@ class MixtureDataModule(StreamDataModule):
         scale: float = 2.0,
         std: float = 0.02,
         batch_size: int = 512,
-        d_steps: int = 1,
         batches_per_epoch: int = 500,
         num_workers: int = 0,
         seed: int = 0,
         sample_shape=(2,),
-        iterations_per_batch: int = 1,
     ) -> None:
-        super().__init__(batch_size, d_steps, batches_per_epoch, num_workers, seed, iterations_per_batch)
+        super().__init__(batch_size, batches_per_epoch, num_workers, seed)
         require(layout in LAYOUTS, "data.layout", layout, f"expected one of {', '.join(LAYOUTS)}")
         require_int("data.num_modes", num_modes)
         require(layout != "grid" or math.isqrt(num_modes) ** 2 == num_modes, "data.num_modes", num_modes,

@@ -103,30 +103,28 @@ class MNISTDataModule(L.LightningDataModule):
     """
 
     num_classes = 10
+    # How many iterations of how many D updates one loader batch feeds: set by the execution plan from
+    # model.d_steps and execution.iterations_per_batch before the loader is made.
+    d_steps = 1
+    iterations_per_batch = 1
 
     def __init__(
         self,
         data_dir: str = "data",
         batch_size: int = 64,
-        d_steps: int = 1,
         seed: int = 0,
         split: str = "train",
         download: bool = True,
         sample_shape: Sequence[int] = IMAGE_SHAPE,
-        iterations_per_batch: int = 1,
     ) -> None:
         super().__init__()
         require(split in SPLITS, "data.split", split, f"expected one of {', '.join(SPLITS)}")
         require(tuple(sample_shape) == IMAGE_SHAPE, "data.sample_shape", list(sample_shape),
                 f"MNIST images are {list(IMAGE_SHAPE)}")
         require_int("data.batch_size", batch_size)
-        require_int("data.d_steps", d_steps)
-        require_int("data.iterations_per_batch", iterations_per_batch)
         require_int("data.seed", seed, minimum=0)
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
-        self.d_steps = d_steps
-        self.iterations_per_batch = iterations_per_batch
         self.seed = seed
         self.split = split
         self.download = download

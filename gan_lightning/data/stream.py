@@ -47,18 +47,18 @@ class StreamDataModule(L.LightningDataModule):
     """Real samples from a ``SampleStream``, batched as ``gan_lightning.data`` describes: an epoch is
     ``batches_per_epoch`` iterations on every rank (the stream is endless; this sets the epoch length)."""
 
-    def __init__(self, batch_size: int, d_steps: int, batches_per_epoch: int, num_workers: int, seed: int,
-                 iterations_per_batch: int = 1) -> None:
+    # How many iterations of how many D updates one loader batch feeds: set by the execution plan from
+    # model.d_steps and execution.iterations_per_batch before the loader is made.
+    d_steps = 1
+    iterations_per_batch = 1
+
+    def __init__(self, batch_size: int, batches_per_epoch: int, num_workers: int, seed: int) -> None:
         super().__init__()
         require_int("data.batch_size", batch_size)
         require_int("data.batches_per_epoch", batches_per_epoch)
-        require_int("data.d_steps", d_steps)
-        require_int("data.iterations_per_batch", iterations_per_batch)
-        require(batches_per_epoch % iterations_per_batch == 0, "data.batches_per_epoch", batches_per_epoch,
-                f"counts iterations: use a multiple of model.iterations_per_batch={iterations_per_batch}")
         require_int("data.num_workers", num_workers, minimum=0)
         require_int("data.seed", seed, minimum=0)
-        self.batch_size, self.d_steps, self.iterations_per_batch = batch_size, d_steps, iterations_per_batch
+        self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
         self.num_workers, self.seed = num_workers, seed
 
@@ -67,6 +67,9 @@ class StreamDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def train_dataloader(self) -> DataLoader:
+        require(self.batches_per_epoch % self.iterations_per_batch == 0, "data.batches_per_epoch",
+                self.batches_per_epoch, "counts iterations: use a multiple of "
+                f"execution.iterations_per_batch={self.iterations_per_batch}")
         trainer = self.trainer
         stream = self.make_stream(
             batch_size=self.batch_size * self.d_steps * self.iterations_per_batch,

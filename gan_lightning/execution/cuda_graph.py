@@ -1,16 +1,18 @@
-"""The whole GAN iteration recorded once as a CUDA graph and replayed (``model.cuda_graph=true``).
+"""The whole GAN iteration recorded once as a CUDA graph and replayed (``execution.cuda_graph=true``).
 
 A small GAN on a GPU spends its time launching kernels: the D and G updates of one iteration are a few hundred
 small kernels, each a few microseconds of host work, while the GPU waits. A replay launches them all at once.
-The iteration (``GAN.iteration_body``: the D and G updates, R1 or the gradient penalty, the EMA, fresh latents
-from CUDA's graph-safe RNG, the sums behind the logged means and the finiteness fold) reads nothing back to the host
-and keeps its state in tensors written in place, so it can be recorded as it is. ``tests/graph_emulator.py`` replays
+The iteration (``GAN.iteration``: the D and G updates, the regularisers, the EMA, fresh latents from CUDA's
+graph-safe RNG, the sums behind the logged statistics and the finiteness fold) reads nothing back to the host and
+keeps its state in tensors written in place, so it can be recorded as it is. An iteration whose Python differs
+(a lazy regulariser due in some iterations only) is another phase: each phase is recorded once
+(``CapturedPhases``), and every iteration replays the recording of its phase. ``tests/graph_emulator.py`` replays
 it on a CPU the way a graph does (the recorded operations, no Python), which is how the tests check that.
 
 It needs (``why_not_captured`` names what is missing, and the run goes on eagerly): a CUDA device; the direct
 update path (one device, no gradient scaler, nothing listening on the step hooks: ``update_paths.py``); and
 optimizers that keep their step count on the device (SGD, or created with ``capturable=True``, which
-``GAN.configure_optimizers`` asks for when it may).
+the execution plan asks for when it may).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from gan_lightning.update_paths import why_not_direct
+from gan_lightning.execution.update_paths import why_not_direct
 
 # Eager iterations on a side stream before recording: what is created lazily (Adam's moments, cuBLAS workspaces,
 # cuDNN plans) must exist before the graph is recorded, or it would be created inside it.
@@ -114,3 +116,19 @@ class CapturedIteration:
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+class CapturedPhases:
+    """One ``CapturedIteration`` per phase: ``call(phase, *inputs)`` runs ``body(*inputs, phase)`` through the
+    recording of ``phase`` (a hashable value the body's Python depends on, such as the regularisers due in each D
+    update). Every phase warms up and is recorded on its first calls, so the state it creates (a statistic's sum
+    seen in this phase only) exists before its recording."""
+
+    def __init__(self, body: Callable[..., tuple[torch.Tensor, ...]], capture=CapturedIteration) -> None:
+        self.body, self.capture = body, capture
+        self.phases: dict = {}
+
+    def __call__(self, phase, *inputs: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        if phase not in self.phases:
+            self.phases[phase] = self.capture(lambda *xs: self.body(*xs, phase))
+        return self.phases[phase](*inputs)

@@ -1,6 +1,6 @@
-"""How one optimizer update (zero grads, backward, step) is executed: the seam between the GAN algorithm in
-``gan.py`` and the machinery that runs it. The GAN picks a path once per fit (``choose_update_path``) and calls it
-for every update; another path (a captured CUDA graph, say) plugs in here without touching the algorithm.
+"""How one optimizer update (zero grads, backward, step) is executed: the seam between the GAN schedule in
+``gan.py`` and the machinery that runs it. The execution plan picks a path once per fit (``choose_update_path``) and
+the GAN calls it for every update.
 """
 from __future__ import annotations
 
@@ -31,34 +31,28 @@ class LightningUpdate:
         self.module.manual_backward(loss)
         optimizer.step()
 
-    def count_steps(self, steps: int) -> None:
-        """Nothing to do: ``LightningOptimizer.step`` counted each step."""
+    counts_steps = True  # LightningOptimizer.step counts each step in the loop's progress
 
 
 class DirectUpdate:
     """``loss.backward()`` and the torch optimizer's ``step()`` called directly, for when nothing in Lightning would
     act on them (``choose_update_path`` checks). The updates are the same bit for bit; what goes is Lightning's
     hook dispatch, about 0.5 ms per step on CPU (a quarter of the 1-D GAN's time). The module's
-    ``on_before_optimizer_step`` (gradient clipping) still runs, and every step is still counted in the loop's
-    step progress, which ``trainer.global_step``, ``max_steps`` and checkpoints read: by ``count_steps`` after each
-    iteration, outside the updates, so that an iteration replayed from a CUDA graph is counted too."""
+    ``on_before_optimizer_step`` (gradient clipping) still runs. The steps are not counted here (a replayed CUDA
+    graph runs no Python): the execution plan counts them after each iteration."""
 
     name = "direct"
+    counts_steps = False
 
-    def __init__(self, module: L.LightningModule, trainer: L.Trainer) -> None:
+    def __init__(self, module: L.LightningModule) -> None:
         self.module = module
-        self.progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
 
-    def __call__(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
+    def __call__(self, optimizer, loss: torch.Tensor) -> None:
+        optimizer = getattr(optimizer, "optimizer", optimizer)  # a LightningOptimizer, or a torch optimizer
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.module.on_before_optimizer_step(optimizer.optimizer)
-        optimizer.optimizer.step()
-
-    def count_steps(self, steps: int) -> None:
-        for _ in range(steps):
-            self.progress.increment_ready()
-            self.progress.increment_completed()
+        self.module.on_before_optimizer_step(optimizer)
+        optimizer.step()
 
 
 def why_not_direct(module: L.LightningModule, trainer: L.Trainer) -> str | None:
@@ -81,10 +75,10 @@ def why_not_direct(module: L.LightningModule, trainer: L.Trainer) -> str | None:
 
 
 def choose_update_path(module: L.LightningModule, trainer: L.Trainer, allow_direct: bool):
-    """The path for this fit and a one-line description of why."""
+    """The path for this fit and a few words on why."""
     if not allow_direct:
-        return LightningUpdate(module), "model.direct_steps=false"
+        return LightningUpdate(module), "execution.direct_steps=false"
     reason = why_not_direct(module, trainer)
     if reason is not None:
         return LightningUpdate(module), reason
-    return DirectUpdate(module, trainer), "one device, no gradient scaler, nothing on the step hooks"
+    return DirectUpdate(module), "one device, no gradient scaler, nothing on the step hooks"

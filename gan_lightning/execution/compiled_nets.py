@@ -1,4 +1,4 @@
-"""G and D called through ``torch.compile`` in the training updates (``model.compile_nets=true``).
+"""G and D called through ``torch.compile`` in the training updates (``execution.compile_nets=true``).
 
 Compiling fuses each net's elementwise work (BatchNorm, activations, their backward) into fewer kernels: on a GPU,
 fewer launches per iteration, and inside the CUDA graph of ``model.cuda_graph`` a shorter replay. The first
@@ -34,10 +34,10 @@ def gpu_c_compiler() -> str | None:
 
 def why_not_compiled(module: L.LightningModule) -> str | None:
     """None when the training updates can call compiled nets; else why not, in a few words."""
-    hp = module.hparams
-    if hp.r1_gamma or hp.gp_lambda:
-        return ("R1 and the gradient penalty backpropagate through D's input gradient (a double backward), which "
-                "torch.compile does not support")
+    regularisers = list(getattr(module.objective, "regularisers", {}))
+    if regularisers:
+        return (f"the regularisers ({', '.join(regularisers)}) backpropagate through D's input gradient (a double "
+                "backward), which torch.compile does not support")
     if module.device.type == "cpu" and cpu_compiler() is None:
         return "torch.compile's CPU code needs the C++ compiler it is set for ($CXX, else g++) and it is not on PATH"
     if module.device.type == "cuda" and gpu_c_compiler() is None:
