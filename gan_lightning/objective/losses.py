@@ -34,15 +34,29 @@ def least_squares(fake_out: torch.Tensor, real_out: torch.Tensor | None = None) 
     return F.mse_loss(fake_out, torch.ones_like(fake_out))
 
 
+def relativistic_average(fake_out: torch.Tensor, real_out: torch.Tensor) -> torch.Tensor:
+    """RaGAN's G loss (Jolicoeur-Martineau 2018, eq. 8 with BCE): the fakes should look more real than the average
+    real, and the reals less real than the average fake. Symmetric to D's: the real batch's gradient reaches G
+    through the average of the fakes' scores."""
+    return relativistic_average_terms(fake_out, real_out)
+
+
+def relativistic_average_ls(fake_out: torch.Tensor, real_out: torch.Tensor) -> torch.Tensor:
+    """RaLSGAN's G loss: (D(G(z)) - mean D(x) - 1)^2 + (D(x) - mean D(G(z)) + 1)^2, averaged."""
+    return relativistic_average_ls_terms(fake_out, real_out)
+
+
 G_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "non_saturating": non_saturating,
     "minimax": minimax,
     "hinge": critic_score,
     "wasserstein": critic_score,
     "least_squares": least_squares,
+    "relativistic_average": relativistic_average,
+    "relativistic_average_ls": relativistic_average_ls,
 }
 # The G losses that judge G's batch against a real batch: the G update then also runs D on real samples.
-G_LOSSES_WITH_REAL: tuple[str, ...] = ()
+G_LOSSES_WITH_REAL = ("relativistic_average", "relativistic_average_ls")
 
 
 # ------------------------------------------------------------------------------------------------ D's losses
@@ -74,11 +88,28 @@ def wasserstein(real_out, fake_out, real_label: float = 1.0, reduction: str = "m
     return -real_out.mean() + fake_out.mean()
 
 
+def relativistic_average_terms(real_out, fake_out, real_label: float = 1.0, reduction: str = "mean"):
+    """RaGAN's D loss (Jolicoeur-Martineau 2018): BCE(D(x) - mean D(G(z)), 1) + BCE(D(G(z)) - mean D(x), 0), i.e.
+    how much more real a real sample looks than the average fake, and the reverse. (As a G loss the same function
+    is called with the roles swapped: the fakes are then the ones to look real.)"""
+    real = F.binary_cross_entropy_with_logits(real_out - fake_out.mean(), torch.ones_like(real_out))
+    fake = F.binary_cross_entropy_with_logits(fake_out - real_out.mean(), torch.zeros_like(fake_out))
+    return real + fake
+
+
+def relativistic_average_ls_terms(real_out, fake_out, real_label: float = 1.0, reduction: str = "mean"):
+    """RaLSGAN's D loss: E[(D(x) - mean D(G(z)) - 1)^2] + E[(D(G(z)) - mean D(x) + 1)^2]."""
+    real = (real_out - fake_out.mean() - 1).pow(2).mean()
+    return real + (fake_out - real_out.mean() + 1).pow(2).mean()
+
+
 D_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "bce": bce,
     "least_squares": least_squares_d,
     "hinge": hinge,
     "wasserstein": wasserstein,
+    "relativistic_average": relativistic_average_terms,
+    "relativistic_average_ls": relativistic_average_ls_terms,
 }
 TWO_TARGET_LOSSES = ("bce", "least_squares")  # the ones with a real target (real_label) and a reduction choice
 REDUCTIONS = {"mean": lambda real, fake: (real + fake) / 2, "sum": lambda real, fake: real + fake}
@@ -106,6 +137,8 @@ LOSSES = {
     "least_squares": LossPair("least_squares", "least_squares"),  # LSGAN (Mao et al. 2017)
     "hinge": LossPair("hinge", "hinge"),                # Lim & Ye 2017; Miyato et al. 2018
     "wasserstein": LossPair("wasserstein", "wasserstein"),  # WGAN; with the gradient penalty, WGAN-GP
+    "ragan": LossPair("relativistic_average", "relativistic_average"),          # RaGAN
+    "ralsgan": LossPair("relativistic_average_ls", "relativistic_average_ls"),  # RaLSGAN
 }
 
 

@@ -1,0 +1,67 @@
+"""The objective: paired losses on known logits, regularisers' values and strength, and the statistics it reports."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gan_lightning.objective import Objective
+from gan_lightning.train import train
+from tests.conftest import compose_cfg, event_tags
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+class Linear:
+    """D(x) = x (1-D samples): its outputs are the logits given."""
+
+    def __call__(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        return x
+
+
+REAL, FAKE = torch.tensor([[2.0], [0.0]]), torch.tensor([[-1.0], [1.0]])  # mean D(x) = 1, mean D(G(z)) = 0
+
+
+def test_relativistic_average_losses_on_known_logits():
+    """RaGAN: D's loss is BCE(D(x) - mean D(G(z)), 1) + BCE(D(G(z)) - mean D(x), 0); G's swaps the roles. Here both
+    of D's terms see logits (2, 0) against their targets, both of G's (-2, 0)."""
+    ragan = Objective(loss="ragan")
+    d_loss, stats = ragan.discriminator_loss(Linear(), REAL, None, FAKE, None)
+    assert d_loss.item() == pytest.approx(softplus(-2) + softplus(0))
+    g_loss, g_stats = ragan.generator_loss(Linear(), FAKE, None, REAL, None)
+    assert g_loss.item() == pytest.approx(softplus(2) + softplus(0))
+    assert set(stats) == {"d_loss", "d_real", "d_fake"} and set(g_stats) == {"g_loss"}
+    # RaLSGAN: E(D(x) - mean D(G(z)) - 1)^2 + E(D(G(z)) - mean D(x) + 1)^2 = 1 + 1; G's: 5 + 5
+    ralsgan = Objective(loss="ralsgan")
+    assert ralsgan.discriminator_loss(Linear(), REAL, None, FAKE, None)[0].item() == pytest.approx(2.0)
+    assert ralsgan.generator_loss(Linear(), FAKE, None, REAL, None)[0].item() == pytest.approx(10.0)
+
+
+def test_relativistic_g_loss_judges_the_real_batch_and_the_others_do_not():
+    seen = []
+
+    def critic(x, labels=None):
+        seen.append(x)
+        return x
+
+    Objective(loss="ragan").generator_loss(critic, FAKE, None, REAL, None)
+    assert any(x is REAL for x in seen)
+    seen.clear()
+    Objective(loss="bce").generator_loss(critic, FAKE, None, REAL, None)
+    assert all(x is not REAL for x in seen)
+
+
+def test_a_per_net_override_replaces_one_half_of_the_pair():
+    mixed = Objective(loss="ragan", g_loss="non_saturating")
+    assert (mixed.d_name, mixed.g_name) == ("relativistic_average", "non_saturating")
+    g_loss, _ = mixed.generator_loss(Linear(), FAKE, None, REAL, None)
+    assert g_loss.item() == pytest.approx((softplus(1) + softplus(-1)) / 2)  # -log sigmoid of (-1, 1)
+
+
+def test_a_ragan_run_trains_and_logs_its_statistics(tmp_path):
+    train(compose_cfg(tmp_path, ["data=ring", "model.objective.loss=ragan", "data.batches_per_epoch=3",
+                                 "data.batch_size=64", "callbacks.samples.every_n_iterations=0"]))
+    assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= set(event_tags(tmp_path)["scalars"])
