@@ -65,3 +65,41 @@ def test_a_ragan_run_trains_and_logs_its_statistics(tmp_path):
     train(compose_cfg(tmp_path, ["data=ring", "model.objective.loss=ragan", "data.batches_per_epoch=3",
                                  "data.batch_size=64", "callbacks.samples.every_n_iterations=0"]))
     assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= set(event_tags(tmp_path)["scalars"])
+
+
+class Scaled:
+    """D(x) = 3 x on 1-D samples: its input gradient is 3 everywhere, so E||grad_x D(x)||^2 = 9."""
+
+    def __call__(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        return 3 * x
+
+
+def test_lazy_r1_has_the_strength_of_r1_applied_every_update():
+    """R1 with interval 4 is due in D updates 0, 4, 8, ... and then adds gamma / 2 * 4 times the penalty: over any 4
+    updates the same total as R1 applied in each of them."""
+    from gan_lightning.objective import R1
+
+    gamma, real, fake = 2.0, torch.randn(8, 1), torch.randn(8, 1)
+    every = Objective(regularisers={"r1": R1(gamma)})
+    lazy = Objective(regularisers={"r1": R1(gamma, interval=4)})
+    assert [lazy.due(k) for k in range(9)] == [("r1",), (), (), (), ("r1",), (), (), (), ("r1",)]
+    assert all(every.due(k) == ("r1",) for k in range(9))
+    base = Objective().discriminator_loss(Scaled(), real, None, fake, None)[0]
+    added_every = [every.discriminator_loss(Scaled(), real, None, fake, None, every.due(k))[0] - base
+                   for k in range(4)]
+    added_lazy = [lazy.discriminator_loss(Scaled(), real, None, fake, None, lazy.due(k))[0] - base for k in range(4)]
+    assert added_every[0].item() == pytest.approx(gamma / 2 * 9)
+    assert sum(added_lazy).item() == pytest.approx(sum(added_every).item())
+    assert [a.item() for a in added_lazy[1:]] == [0.0, 0.0, 0.0]
+    _, stats = lazy.discriminator_loss(Scaled(), real, None, fake, None, ("r1",))
+    assert stats["r1"].item() == pytest.approx(9.0)  # reported unweighted, by name
+
+
+def test_a_lazy_r1_run_logs_r1_by_name(tmp_path):
+    """With the interval 16 and 20 iterations of one D update, R1 runs in iterations 1 and 17: train/r1 is logged
+    (the mean over the iterations that applied it) beside the losses."""
+    train(compose_cfg(tmp_path, ["data=ring", "+regulariser=lazy_r1", "data.batches_per_epoch=20",
+                                 "data.batch_size=64", "trainer.log_every_n_steps=10",
+                                 "callbacks.samples.every_n_iterations=0"]))
+    scalars = event_tags(tmp_path)["scalars"]
+    assert {"train/r1", "train/d_loss", "train/g_loss"} <= set(scalars)
