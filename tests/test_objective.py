@@ -103,3 +103,40 @@ def test_a_lazy_r1_run_logs_r1_by_name(tmp_path):
                                  "callbacks.samples.every_n_iterations=0"]))
     scalars = event_tags(tmp_path)["scalars"]
     assert {"train/r1", "train/d_loss", "train/g_loss"} <= set(scalars)
+
+
+def test_r2_is_the_input_gradient_penalty_on_the_fakes_of_a_linear_d():
+    """For D(x) = w.x + b the input gradient is w for every sample: R2 = ||w||^2, whatever the batch, reported by
+    name and added to D's loss as gamma / 2 * R2; R1 (on the reals) gives the same for a linear D, and only R2
+    differentiates through the fake batch."""
+    from gan_lightning.objective import R1, R2
+
+    d = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        d.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
+
+    def critic(x, labels=None):
+        return d(x)
+
+    real, fake = torch.randn(16, 3), torch.randn(16, 3)
+    plain = Objective().discriminator_loss(critic, real, None, fake, None)[0]
+    r2 = Objective(regularisers={"r2": R2(gamma=4.0)})
+    loss, stats = r2.discriminator_loss(critic, real, None, fake, None, ("r2",))
+    assert stats["r2"].item() == pytest.approx(5.25)  # 1 + 4 + 0.25
+    assert (loss - plain).item() == pytest.approx(4.0 / 2 * 5.25)
+    both = Objective(regularisers={"r1": R1(gamma=4.0), "r2": R2(gamma=4.0)})
+    _, stats = both.discriminator_loss(critic, real, None, fake, None, ("r1", "r2"))
+    assert stats["r1"].item() == pytest.approx(5.25) and stats["r2"].item() == pytest.approx(5.25)
+    # D's update descends the penalty: its gradient on w is gamma / 2 * 2 w on top of the plain loss's
+    loss.backward()
+    grad_with = d.weight.grad.clone()
+    d.weight.grad = None
+    plain = Objective().discriminator_loss(critic, real, None, fake, None)[0]
+    plain.backward()
+    assert torch.allclose(grad_with - d.weight.grad, 4.0 * d.weight.detach())
+
+
+def test_an_r2_run_logs_r2(tmp_path):
+    train(compose_cfg(tmp_path, ["data=ring", "+regulariser=r2", "data.batches_per_epoch=3", "data.batch_size=64",
+                                 "callbacks.samples.every_n_iterations=0"]))
+    assert "train/r2" in event_tags(tmp_path)["scalars"]

@@ -25,10 +25,9 @@ class Regulariser:
     needs_grad: str | None = None  # "real", "fake" or None: which judged batch must carry its input gradient
     fp16_safe = False
 
-    def __init__(self, weight: float, interval: int = 1, strength: str = "weight") -> None:
-        """``weight``: the factor of the penalty in D's loss when applied (already scaled by ``interval``);
-        ``strength``: the name of the setting it came from, for messages."""
-        require(is_number(weight) and weight >= 0, f"{KEY}.{self.name}.{strength}", weight, "must be a number >= 0")
+    def __init__(self, weight: float, interval: int = 1) -> None:
+        """``weight``: the factor of the penalty in D's loss when applied (already scaled by ``interval``)."""
+        require(is_number(weight) and weight >= 0, f"{KEY}.{self.name}.weight", weight, "must be a number >= 0")
         require_int(f"{KEY}.{self.name}.interval", interval)
         self.interval = interval
         self.weight = weight
@@ -49,21 +48,33 @@ def input_gradient_norm2(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-class R1(Regulariser):
-    """R1 of Mescheder et al. 2018 ("Which training methods for GANs do actually converge?"): gamma / 2 *
-    E[||grad_x D(x)||^2] on real x. Penalising D's slope on the data damps the rotation that keeps plain GAN training
-    circling the equilibrium. With ``interval`` N > 1 it is StyleGAN2's lazy R1: applied every N D updates with
-    gamma * N."""
+class InputGradientPenalty(Regulariser):
+    """gamma / 2 * E[||grad_x D(x)||^2] on the batch named by ``needs_grad`` (Mescheder et al. 2018)."""
+
+    def __init__(self, gamma: float, interval: int = 1) -> None:
+        require(is_number(gamma) and gamma >= 0, f"{KEY}.{self.name}.gamma", gamma, "must be a number >= 0")
+        super().__init__(gamma / 2 * interval, interval)
+        self.gamma = gamma
+
+    def penalty(self, critic, real, real_out, fake, fake_out):
+        out, x = (real_out, real) if self.needs_grad == "real" else (fake_out, fake)
+        return input_gradient_norm2(out, x)
+
+
+class R1(InputGradientPenalty):
+    """R1 of Mescheder et al. 2018 ("Which training methods for GANs do actually converge?"): the penalty on real x.
+    Penalising D's slope on the data damps the rotation that keeps plain GAN training circling the equilibrium.
+    With ``interval`` N > 1 it is StyleGAN2's lazy R1: applied every N D updates with gamma * N."""
 
     name = "r1"
     needs_grad = "real"
 
-    def __init__(self, gamma: float, interval: int = 1) -> None:
-        super().__init__(gamma / 2 * interval if is_number(gamma) else gamma, interval, "gamma")
-        self.gamma = gamma
 
-    def penalty(self, critic, real, real_out, fake, fake_out):
-        return input_gradient_norm2(real_out, real)
+class R2(InputGradientPenalty):
+    """R2 (Mescheder et al. 2018): the penalty on the fake batch D judges, R1's counterpart on G's samples."""
+
+    name = "r2"
+    needs_grad = "fake"
 
 
 class GradientPenalty(Regulariser):
