@@ -2,7 +2,10 @@
 the presets through train()."""
 from __future__ import annotations
 
+import json
 import math
+import statistics
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -10,7 +13,7 @@ import torch
 from gan_lightning.data import MixtureDataModule, MixtureStream, mixture_centers
 from gan_lightning.metrics import mode_coverage
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_tags
+from tests.conftest import TINY, compose_cfg, event_tags, run_cli
 
 
 def test_ring_and_grid_centres():
@@ -75,17 +78,47 @@ def test_mixture_runs_log_the_scatter_and_the_coverage_metrics(tmp_path, overrid
 
 
 def test_mixture_datamodule_hands_its_modes_to_the_callbacks():
-    dm = MixtureDataModule(layout="grid", num_modes=25, scale=2.0, std=0.05, batch_size=10, d_steps=2,
-                           batches_per_epoch=3)
+    dm = MixtureDataModule(layout="grid", num_modes=25, scale=2.0, std=0.05, batch_size=10, batches_per_epoch=3)
+    dm.d_steps = 2  # as the execution plan sets it from model.d_steps
     assert dm.centers.shape == (25, 2) and dm.std == 0.05
     batches = list(dm.train_dataloader())
     assert len(batches) == 3 and batches[0].shape == (20, 2)
 
 
+# The full ring_sn_gan run (5,000 iterations), one process per seed, two at a time, one thread each.
+RING_SN_GAN = [*TINY, "experiment=ring_sn_gan", "trainer.max_epochs=10", "trainer.log_every_n_steps=50",
+               "callbacks.samples.every_n_iterations=0", "torch_threads=1"]
+RING_SEEDS = (0, 1, 2, 3)
+
+
+def _ring_sn_gan_metrics(tmp_path, seed: int) -> dict:
+    run_dir = tmp_path / f"seed{seed}"
+    result = run_cli([*RING_SN_GAN, f"seed={seed}", f"hydra.run.dir={run_dir}"], tmp_path, timeout=900, threads=1)
+    assert result.returncode == 0, f"seed {seed}:\n{result.stderr[-3000:]}"
+    return json.loads((run_dir / "metrics.json").read_text())["metrics"]
+
+
 @pytest.mark.slow
 def test_ring_sn_gan_covers_the_ring(tmp_path):
-    """The preset's promise, in full (5,000 iterations, about 100 s on one thread), seed 0: all 8 modes, where
-    ring_gan covers 0 (README, "Mode collapse in 2-D"; its brief run is tested above)."""
-    metrics = train(compose_cfg(tmp_path, ["experiment=ring_sn_gan", "seed=0", "trainer.max_epochs=10",
-                                           "trainer.log_every_n_steps=50", "callbacks.samples.every_n_iterations=0"]))
-    assert metrics["metrics/modes_covered"] == 8 and metrics["metrics/high_quality_share"] > 0.3, metrics
+    """The preset's promise, over seeds 0-3 of the full run (5,000 iterations; two processes at a time, one thread
+    each: about 100 s a seed, 3.5 minutes in all on 2 cores): it covers the ring where ring_gan collapses.
+
+    A GAN amplifies float rounding, which differs between x86 CPUs, so one seed's result is no promise: seed 0
+    covers all 8 modes on an AMD EPYC but 6 (high-quality share 0.31) on an Intel Xeon (the issue). Measured,
+    modes / high-quality share per seed:
+
+    - AMD EPYC, seeds 0-5: 8/0.47, 8/0.44, 8/0.51, 8/0.65, 8/0.54, 8/0.49
+    - Intel Xeon, seeds 0-3: 6/0.31, 8/0.61, 8/0.56, 8/0.61
+    - ring_gan (the collapse), AMD EPYC, seeds 0-1: 0/0.02, 2/0.08 (README: seed 2, 0/0.001)
+
+    Asserted over seeds 0-3: every seed covers at least 5 modes and the mean is at least 7 (EPYC 8, Xeon 7.5;
+    ring_gan at most 2 on any seed), and the median high-quality share is above 0.3 (EPYC 0.49, Xeon 0.58,
+    ring_gan at most 0.08). A mode counts as covered with 2.5 % of the samples near it, so 8 modes alone imply a
+    share of 0.2; the bound asks for samples concentrated on the modes beyond that. The mode counts, not the share,
+    catch a tight one-mode collapse (its share is near 1: README, "Mode collapse in 2-D")."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(RING_SEEDS, pool.map(lambda seed: _ring_sn_gan_metrics(tmp_path, seed), RING_SEEDS)))
+    summary = {seed: (m["metrics/modes_covered"], m["metrics/high_quality_share"]) for seed, m in runs.items()}
+    modes, quality = zip(*summary.values())
+    assert min(modes) >= 5 and statistics.mean(modes) >= 7, summary
+    assert statistics.median(quality) > 0.3, summary
