@@ -25,6 +25,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError, first_line
+from gan_lightning.objective import Objective, Regulariser
 
 CONFIG_KEY = "gan_config"
 # Settings that may change between a run and its resumption without making it a different experiment.
@@ -35,9 +36,10 @@ RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "mode
 # Settings added after checkpoints were already written, and the value that older code behaved as.
 ADDED_LATER = {"model.reuse_fake": False, "model.num_classes": 0, "model.discriminator.spectral_norm": False,
                "model.discriminator.batch_norm": True}
-# What a stored config may instantiate: classes (never functions) from these packages that are nets or optimizers.
+# What a stored config may instantiate: classes (never functions) from these packages that are nets, optimizers,
+# objectives or regularisers.
 ALLOWED_TARGET_PACKAGES = ("gan_lightning.", "torch.nn.", "torch.optim.")
-ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer)
+ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer, Objective, Regulariser)
 
 
 # ----------------------------------------------------------------------------------------------------- writing
@@ -191,7 +193,7 @@ def check_stored_targets(config: dict[str, Any], path: str | Path, key: str = "c
             allowed = isinstance(cls, type) and issubclass(cls, ALLOWED_TARGET_TYPES)
         if not allowed:
             raise ConfigError(f"{key}={path}: refused: its stored config has {name}={target}, which is not a "
-                              "gan_lightning, torch.nn or torch.optim net/optimizer class")
+                              "gan_lightning, torch.nn or torch.optim net/optimizer/objective class")
 
 
 def load_gan(path: str | Path, device: str | torch.device = "cpu", key: str = "ckpt"):
