@@ -1,4 +1,4 @@
-"""A CUDA graph's semantics on the CPU, for testing what ``model.cuda_graph`` records where there is no GPU.
+"""A CUDA graph's semantics on the CPU, for testing what ``execution.cuda_graph`` records where there is no GPU.
 
 A CUDA graph keeps the kernels of one call and the memory they touched; a replay runs those kernels again on the same
 memory, and no Python. ``OpTape`` does the same with the ATen operations of one call: recording keeps each operation
@@ -19,7 +19,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from gan_lightning.cuda_graph import CapturedIteration
+from gan_lightning.execution import ExecutionPlan
+from gan_lightning.execution.cuda_graph import CapturedIteration, CapturedPhases
 
 HOST_READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.equal.default,
               torch.ops.aten.is_nonzero.default,
@@ -122,3 +123,23 @@ class EmulatedGraph(CapturedIteration):
 
 def emulate(body: Callable, warmup: int = 0) -> EmulatedGraph:
     return EmulatedGraph(body, warmup=warmup)
+
+
+class EmulatedCapturePlan(ExecutionPlan):
+    """The execution plan with each phase of the iteration recorded and replayed by ``EmulatedGraph``, on a CPU.
+
+    Chosen through the config, so that every other ``execution.*`` setting applies as the user's run would:
+    ``fit(compose_cfg(dir, [..., *EMULATED_CAPTURE]))``. The plan's own ``why_not_captured`` refuses a CPU (and
+    optimizers that keep their step count on the host, which CPU runs have): the one requirement that matters to
+    the emulator, the direct update path (a replay runs no Python, so the plan counts the steps), is checked here.
+    """
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)  # the update path, the nets; on a CPU the iteration stays eager
+        if self.cuda_graph:
+            assert self.update.name == "direct", f"recording needs the direct update path, not {self.update.name}"
+            self.captured = CapturedPhases(pl_module.iteration_step, capture=EmulatedGraph)
+
+
+# Overrides that record the iteration under the emulator (execution.cuda_graph=true, served by the plan above).
+EMULATED_CAPTURE = ["execution.cuda_graph=true", f"execution._target_={__name__}.{EmulatedCapturePlan.__name__}"]

@@ -1,7 +1,7 @@
 """G and D called through ``torch.compile`` in the training updates (``execution.compile_nets=true``).
 
 Compiling fuses each net's elementwise work (BatchNorm, activations, their backward) into fewer kernels: on a GPU,
-fewer launches per iteration, and inside the CUDA graph of ``model.cuda_graph`` a shorter replay. The first
+fewer launches per iteration, and inside the CUDA graph of ``execution.cuda_graph`` a shorter replay. The first
 iterations pay the compilation (tens of seconds). Sampling (grids, metrics, the EMA generator) stays eager: it runs
 rarely, and in eval mode it would be compiled again.
 

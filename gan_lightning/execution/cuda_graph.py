@@ -2,7 +2,7 @@
 
 A small GAN on a GPU spends its time launching kernels: the D and G updates of one iteration are a few hundred
 small kernels, each a few microseconds of host work, while the GPU waits. A replay launches them all at once.
-The iteration (``GAN.iteration``: the D and G updates, the regularisers, the EMA, fresh latents from CUDA's
+The iteration (``GAN.iteration_step``: the D and G updates, the regularisers, the EMA, fresh latents from CUDA's
 graph-safe RNG, the sums behind the logged statistics and the finiteness fold) reads nothing back to the host and
 keeps its state in tensors written in place, so it can be recorded as it is. An iteration whose Python differs
 (a lazy regulariser due in some iterations only) is another phase: each phase is recorded once
