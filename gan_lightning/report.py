@@ -1,10 +1,10 @@
-"""``python -m gan_lightning.report outputs/multirun/<name>/<time>``: one table of a sweep, best job first.
+"""One table of a sweep (a Hydra multirun folder, outputs/multirun/<name>/<time>), best job first.
 
-Reads each job's ``.hydra/overrides.yaml`` and ``metrics.json`` (written by ``train``), prints a Markdown table of
-the swept settings, the status and the final metrics, and saves it as ``report.md`` and ``report.csv`` plus
-``report.png`` (the ranking metric against the swept value) in the sweep folder. Failed jobs are listed last as
-FAILED with their error, INTERRUPTED (SIGTERM/SIGINT), UNREADABLE (a damaged metrics.json or overrides.yaml),
-or INCOMPLETE (killed, still running).
+Reads each job's .hydra/overrides.yaml and metrics.json (written by gan_lightning.train), prints a Markdown table
+of the swept settings, the status and the final metrics, and saves it as report.md and report.csv plus report.png
+(the ranking metric against the swept value) in the sweep folder. Failed jobs are listed last as FAILED with their
+error, INTERRUPTED (SIGTERM/SIGINT), UNREADABLE (a damaged metrics.json or overrides.yaml), or INCOMPLETE (killed,
+still running).
 """
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from gan_lightning.errors import ConfigError, first_line
 
 PREFERRED_METRICS = ("metrics/w1", "metrics/fid")
+
+EXAMPLES = """\
+examples:
+  python -m gan_lightning.report outputs/multirun/gaussian-gaussian_moments/2026-01-31_12-00-00
+  python -m gan_lightning.report SWEEP_DIR --metric metrics/fid            # rank by FID, lowest first
+  python -m gan_lightning.report SWEEP_DIR --metric metrics/modes --maximize   # highest first"""
 
 
 def load_jobs(sweep_dir: Path) -> list[dict]:
@@ -193,7 +199,8 @@ def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gan_lightning.report", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # as written above
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder, e.g. outputs/multirun/<name>/<time>")
     parser.add_argument("--metric", help="rank by this metric (default: the sweep's optimized_metric, or W1/FID)")
     parser.add_argument("--maximize", action="store_true", help="higher values are better")

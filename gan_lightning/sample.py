@@ -1,11 +1,10 @@
-"""``python -m gan_lightning.sample ckpt=PATH [num_images=64] [seed=0] [num_samples=N] [use_ema=true] [label=K]``.
+"""Draw samples from a trained GAN: python -m gan_lightning.sample ckpt=PATH [setting=value ...] (--help: all).
 
-Rebuilds the GAN from the config stored in the checkpoint, draws ``num_images`` latents from ``seed`` and writes
-a PNG grid (images), a histogram (1-D samples) or a scatter plot (2-D samples) to ``out_dir`` (default:
-``samples/`` in the run folder); with ``num_samples=N`` it also saves N samples as a tensor file (``torch.load``
-gives an (N, ...) float tensor in the data's range). Uses the EMA generator when the checkpoint has one. A
-conditional GAN's grid has one row per class, or, with ``label=K``, holds only class K (so do the N samples;
-without it they cycle through the classes).
+Rebuilds the GAN from the config stored in the checkpoint, draws num_images latents from seed and writes a PNG
+grid (images), a histogram (1-D samples) or a scatter plot (2-D samples) to out_dir; with num_samples=N it also
+saves N samples as a tensor file (torch.load gives an (N, ...) float tensor in the data's range). Uses the EMA
+generator when the checkpoint has one. A conditional GAN's grid has one row per class, or, with label=K, holds
+only class K (so do the N samples; without it they cycle through the classes).
 """
 from __future__ import annotations
 
@@ -21,8 +20,41 @@ from gan_lightning.errors import ConfigError, first_line, is_int, require, requi
 from gan_lightning.figures import density_figure, image_grid, scatter_figure
 from gan_lightning.sampling import class_rows, generate_many
 
-DEFAULTS = {"ckpt": "???", "num_images": 64, "nrow": None, "seed": 0, "num_samples": 0, "out_dir": None,
-            "use_ema": True, "device": "cpu", "label": None}
+# Every setting: its default and what it does (``--help`` prints this table).
+SETTINGS = {
+    "ckpt": ("???", "the checkpoint to sample from (required), e.g. outputs/<name>/<time>/checkpoints/last.ckpt"),
+    "num_images": (64, "samples in the picture: a grid of images, or the points of a 1-D histogram or 2-D scatter"),
+    "nrow": (None, "images per grid row (null: a square grid; a conditional GAN: one row per class)"),
+    "seed": (0, "seeds the latents: the same seed draws the same samples"),
+    "num_samples": (0, "N > 0: also save N samples as a tensor file (torch.load: an (N, ...) float tensor)"),
+    "out_dir": (None, "the folder to write to (null: samples/ in the checkpoint's run folder)"),
+    "use_ema": (True, "draw from the EMA generator when the checkpoint has one"),
+    "device": ("cpu", "the torch device to generate on: cpu, cuda, cuda:1, ..."),
+    "label": (None, "a conditional GAN: draw class K only (null: every class)"),
+}
+DEFAULTS = {name: default for name, (default, _) in SETTINGS.items()}
+
+EXAMPLES = """\
+  python -m gan_lightning.sample ckpt=outputs/mnist_dcgan/<time>/checkpoints/last.ckpt
+  python -m gan_lightning.sample ckpt=CKPT seed=1 num_images=100 nrow=10      # another 10 x 10 grid
+  python -m gan_lightning.sample ckpt=CKPT num_samples=10000 out_dir=drawn     # + drawn/samples_10000_seed0.pt
+  python -m gan_lightning.sample ckpt=CKPT label=3 device=cuda                 # a conditional GAN's 3s, on a GPU"""
+
+
+def _as_typed(value) -> str:
+    """A default as it is typed on the command line: null, true, 64 (PATH for the required ckpt)."""
+    if value == "???":
+        return "PATH"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def usage() -> str:
+    """``--help``: the usage line, every setting with its default, and examples."""
+    settings = "\n".join(f"  {name + '=' + _as_typed(default):<17} {text}"
+                         for name, (default, text) in SETTINGS.items())
+    description = __doc__.split("\n\n", 1)[1].strip()  # the docstring after its first line
+    return (f"usage: python -m gan_lightning.sample ckpt=PATH [setting=value ...]\n\n{description}\n\n"
+            f"settings (default):\n{settings}\n\nexamples:\n{EXAMPLES}")
 
 
 def parse(argv: list[str]) -> DictConfig:
@@ -33,7 +65,8 @@ def parse(argv: list[str]) -> DictConfig:
         cfg = OmegaConf.merge(defaults, OmegaConf.from_cli(argv))
     except Exception as err:  # an unknown key, or not key=value
         raise ConfigError(f"{' '.join(argv)}: {first_line(err)}; settings: {', '.join(DEFAULTS)}") from err
-    require(OmegaConf.is_missing(cfg, "ckpt") is False, "ckpt", "???", "required: the checkpoint to sample from")
+    require(OmegaConf.is_missing(cfg, "ckpt") is False, "ckpt", "???",
+            "required: the checkpoint to sample from (--help: every setting)")
     require_int("num_images", cfg.num_images)
     require_int("num_samples", cfg.num_samples, minimum=0)
     require(is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
@@ -51,7 +84,11 @@ def parse(argv: list[str]) -> DictConfig:
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
-    cfg = parse(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(argv):
+        print(usage())
+        return []
+    cfg = parse(argv)
     model = load_gan(cfg.ckpt, cfg.device)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.ckpt).resolve().parent.parent / "samples"
     out_dir.mkdir(parents=True, exist_ok=True)

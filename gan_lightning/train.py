@@ -1,6 +1,7 @@
 """Entry point: ``python -m gan_lightning.train [overrides]`` composes conf/train.yaml and fits the GAN."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -166,5 +167,39 @@ def main(cfg: DictConfig) -> float | None:
     return None
 
 
+# Hydra plugins behind options of the optional extras (pyproject.toml): the override that chooses one, the module
+# Hydra loads for it and the extra that installs it. Without the module Hydra stops before main() with "Could not
+# load 'hydra/launcher/submitit_slurm'".
+PLUGIN_EXTRAS = {
+    "hydra/launcher=parallel": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hparams_search=gaussian_optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # not even the hydra_plugins namespace
+        return False
+
+
+def missing_extra(argv: Sequence[str]) -> str | None:
+    """One line naming the extra to install when an override in ``argv`` needs a Hydra plugin that is missing."""
+    for arg in argv:
+        override = arg.lstrip("+")
+        module, extra = PLUGIN_EXTRAS.get(override, (None, None))
+        if module and not _installed(module):
+            return f"error: {override} needs the {extra} extra: pip install 'gan_lightning[{extra}]'"
+    return None
+
+
 if __name__ == "__main__":
+    if hint := missing_extra(sys.argv[1:]):  # before Hydra, which would fail on it with a config-search dump
+        print(hint, file=sys.stderr)
+        sys.exit(2)
     main()

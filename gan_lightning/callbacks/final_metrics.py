@@ -16,12 +16,17 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 class HparamsWithFinalMetrics(L.Callback):
     """At the end of training (after the metric callbacks listed before it), write the HPARAMS summary: the
-    resolved config and ``final/<metric>`` values, into the run's event file before the logger closes it."""
+    resolved config and the final metrics, into the run's event file before the logger closes it.
+
+    TensorBoard's HParams view shows, for each metric, the last point of the scalar series with the metric's own
+    name. So the final values are written under their own names (``train/g_loss``, ``metrics/fid``) at the last
+    iteration, the end of their curves: no separate section of one-point charts in the Scalars and Time Series
+    tabs (which ``log_hyperparams`` without a step would write at step 0)."""
 
     def __init__(self, hparams: dict[str, Any]) -> None:
         self.hparams = hparams
 
     def on_train_end(self, trainer, pl_module) -> None:
-        metrics = {f"final/{name}": value for name, value in final_metrics(trainer).items()}
+        metrics = final_metrics(trainer)
         for logger in trainer.loggers:
-            logger.log_hyperparams(self.hparams, metrics=metrics)
+            logger.log_hyperparams(self.hparams, metrics=metrics, step=pl_module.iteration)
