@@ -84,6 +84,10 @@ class GradientPenalty(Regulariser):
 
     name = "gp"
 
+    def __init__(self, weight: float, interval: int = 1) -> None:
+        require(is_number(weight) and weight >= 0, f"{KEY}.{self.name}.weight", weight, "must be a number >= 0")
+        super().__init__(weight * interval, interval)
+
     def penalty(self, critic, real, real_out, fake, fake_out):
         return gradient_penalty(critic, real, fake)
 
