@@ -8,8 +8,8 @@ import sys
 from tests.conftest import REPO
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location("gen_config_reference", REPO / "docs" / "gen_config_reference.py")
+def load_generator(name: str = "gen_config_reference"):
+    spec = importlib.util.spec_from_file_location(name, REPO / "docs" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -40,3 +40,27 @@ def test_every_setting_of_the_shared_config_files_is_on_the_page():
 def test_the_page_keeps_to_120_characters_a_line():
     page = (REPO / "docs" / "configuration.md").read_text()
     assert max(len(line) for line in page.splitlines()) <= 120
+
+
+def test_every_measured_figure_block_is_rendered_from_its_results_file():
+    """The docs' figures are written by docs/render_results.py from docs/results/*.json, never by hand."""
+    renderer = load_generator("render_results")
+    blocks = 0
+    for page in sorted((REPO / "docs").glob("*.md")):
+        text = page.read_text()
+        blocks += len(renderer.BLOCK.findall(text))
+        assert renderer.render_page(text) == text, f"{page.name}: run python docs/render_results.py"
+    assert blocks >= 1
+
+
+def test_a_results_table_shows_each_seed_and_the_mean_with_its_standard_error():
+    renderer = load_generator("render_results")
+    environment = {"date": "d", "commit": "c", "dirty": False, "python": "3", "torch": "2", "lightning": "2",
+                   "cpu": "cpu", "cpu_count": 2, "gpu": None, "torch_threads": 1, "command": "python -m x",
+                   "load_average_1min": 0.0}
+    runs = [{"seed": s, "metrics": {"metrics/modes_covered": m, "metrics/high_quality_share": q}, "series": {},
+             "wall_s": 10.0} for s, m, q in ((0, 8, 0.5), (1, 6, 0.3))]
+    table = renderer.quality_table({"runs": runs})
+    assert "| 0 | 8 | 50.0% | 10 s |" in table and "| 1 | 6 | 30.0% | 10 s |" in table
+    assert "| mean ± s.e. (2 seeds) | 7 ± 1 | 40.0% ± 10.0% | |" in table
+    assert "load average 0.0" in renderer.environment_line(environment, {"threads_per_run": 1})

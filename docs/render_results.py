@@ -1,0 +1,101 @@
+"""Render the measured figures of the docs from the results files in docs/results/, so that no figure is typed by
+hand: every ``<!-- results: NAME -->`` ... ``<!-- /results: NAME -->`` block of a docs page is replaced by the
+table of ``docs/results/NAME.json`` and a line naming where, when and by which command it was measured.
+
+    python docs/render_results.py           # rewrite the blocks
+    python docs/render_results.py --check   # exit 1 if a block differs from its file (tests/test_docs.py)
+
+Results files are written by ``python -m benchmarks.quality`` (training runs, one per seed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import textwrap
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results: (?P=name) -->)", re.S)
+# How each metric is shown: its column title and the format of one value.
+COLUMNS = {
+    "metrics/fid": ("FID ↓", "{:.1f}"), "metrics/kid": ("KID ×1000 ↓", "{:.2f}"),
+    "metrics/inception_score": ("IS ↑", "{:.2f}"), "metrics/modes": ("modes", "{:.0f}"),
+    "metrics/label_accuracy": ("label accuracy", "{:.3f}"),
+    "metrics/modes_covered": ("modes covered", "{:.0f}"), "metrics/high_quality_share": ("high quality", "{:.1%}"),
+    "metrics/w1": ("W1 ↓", "{:.3f}"), "metrics/ks": ("KS ↓", "{:.3f}"),
+}
+
+
+def environment_line(env: dict, record: dict) -> str:
+    where = env["gpu"] or f"{env['cpu']} ({env['cpu_count']} cores)"
+    threads = record.get("threads_per_run")
+    at_once = record.get("parallel", 1)
+    load = f", {threads} torch thread(s) per run, {at_once} run(s) at a time" if threads else ""
+    commit = f"commit {env['commit']}" + (" with uncommitted changes" if env["dirty"] else "")
+    busy = env.get("load_average_1min")
+    load += (f"; load average {busy} when written" if busy is not None else "; machine load not recorded")
+    line = (f"Measured {env['date']} on {where}{load}; Python {env['python']}, torch {env['torch']}, Lightning "
+            f"{env['lightning']}, {commit}. Command: `{env['command']}`.")
+    return textwrap.fill(line, 118, break_long_words=False, break_on_hyphens=False)
+
+
+def mean_and_error(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0)
+
+
+def quality_table(record: dict) -> str:
+    runs = record["runs"]
+    shown = [key for key in COLUMNS if all(key in run["metrics"] for run in runs)]
+    lines = ["| seed | " + " | ".join(COLUMNS[k][0] for k in shown) + " | wall time |",
+             "|---" * (len(shown) + 2) + "|"]
+    for run in runs:
+        cells = [COLUMNS[k][1].format(run["metrics"][k]) for k in shown]
+        lines.append(f"| {run['seed']} | " + " | ".join(cells) + f" | {run['wall_s']:,.0f} s |")
+    if len(runs) > 1:
+        cells = []
+        for key in shown:
+            mean, error = mean_and_error([run["metrics"][key] for run in runs])
+            cells.append(f"{COLUMNS[key][1].format(mean)} ± {COLUMNS[key][1].format(error)}")
+        lines.append(f"| mean ± s.e. ({len(runs)} seeds) | " + " | ".join(cells) + " | |")
+    fid = [run["series"].get("metrics/fid") for run in runs]
+    if all(fid) and any(len(f) > 1 for f in fid):
+        lines += ["", "FID at each measurement (iteration: FID):", ""]
+        for run, series in zip(runs, fid):
+            lines.append(f"- seed {run['seed']}: " + ", ".join(f"{step:,}: {value:.1f}" for step, value in series))
+    return "\n".join(lines)
+
+
+def render(name: str) -> str:
+    record = json.loads((DOCS / "results" / f"{name}.json").read_text())
+    overrides = " ".join(record["overrides"])
+    return (f"Training overrides: `{overrides}`.\n\n" + quality_table(record) + "\n\n"
+            + environment_line(record["environment"], record) + "\n")
+
+
+def render_page(text: str) -> str:
+    return BLOCK.sub(lambda m: m.group(1) + render(m.group("name")) + m.group(4), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a page differs from its results files")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text()
+        rendered = render_page(text)
+        if rendered != text:
+            stale.append(page.name)
+            if not args.check:
+                page.write_text(rendered)
+    verb = "differ from their results files" if args.check else "rewritten"
+    print(f"{', '.join(stale) or 'no page'} {verb}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
