@@ -198,13 +198,17 @@ def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -
     return text
 
 
-def main(argv: list[str] | None = None) -> None:
+def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan_lightning.report", description=__doc__, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # as written above
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder, e.g. outputs/multirun/<name>/<time>")
     parser.add_argument("--metric", help="rank by this metric (default: the sweep's optimized_metric, or W1/FID)")
     parser.add_argument("--maximize", action="store_true", help="higher values are better")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = command_line().parse_args(argv)
     try:
         print(report(args.sweep_dir, args.metric, args.maximize))
     except ConfigError as err:
