@@ -188,6 +188,26 @@ def _installed(module: str) -> bool:
         return False
 
 
+# Settings that moved when the core was split into objective, schedule and execution plan: old key -> where it is.
+MOVED = {**{f"model.{k}": f"execution.{k}" for k in ("direct_steps", "cuda_graph", "compile_nets", "channels_last",
+                                                     "iterations_per_batch", "check_finite")},
+         "model.g_loss": "model.objective.g_loss", "model.d_loss": "model.objective.d_loss",
+         "model.real_label": "model.objective.real_label", "model.d_loss_reduction": "model.objective.reduction",
+         "model.r1_gamma": "+regulariser=r1 model.objective.regularisers.r1.gamma",
+         "model.gp_lambda": "+regulariser=gradient_penalty model.objective.regularisers.gp.weight",
+         "model.fixed_seed": "nothing (the grid's latents always come from seed 0)",
+         "data.d_steps": "model.d_steps", "data.iterations_per_batch": "execution.iterations_per_batch"}
+
+
+def moved_setting(argv: Sequence[str]) -> str | None:
+    """One line naming the new key of a setting in ``argv`` that has moved (Hydra would only say it is unknown)."""
+    for arg in argv:
+        key = arg.lstrip("+~").split("=", 1)[0]
+        if key in MOVED:
+            return f"error: {arg}: {key} has moved to {MOVED[key]}"
+    return None
+
+
 def missing_extra(argv: Sequence[str]) -> str | None:
     """One line naming the extra to install when an override in ``argv`` needs a Hydra plugin that is missing."""
     for arg in argv:
@@ -199,7 +219,8 @@ def missing_extra(argv: Sequence[str]) -> str | None:
 
 
 if __name__ == "__main__":
-    if hint := missing_extra(sys.argv[1:]):  # before Hydra, which would fail on it with a config-search dump
+    # before Hydra, which would fail on these with a config-search dump or "Could not override"
+    if hint := missing_extra(sys.argv[1:]) or moved_setting(sys.argv[1:]):
         print(hint, file=sys.stderr)
         sys.exit(2)
     main()

@@ -36,16 +36,17 @@ def compose_cfg(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
 
 
 def fit(cfg: DictConfig, *callbacks: L.Callback, ckpt_path: str | None = None, seed: int | None = None,
-        model: L.LightningModule | None = None) -> tuple[L.Trainer, L.LightningModule]:
+        model: L.LightningModule | None = None, **trainer_kwargs) -> tuple[L.Trainer, L.LightningModule]:
     """The composed config's data, GAN (or ``model``), execution plan and Trainer, fitted with ``callbacks`` and no
     logger or checkpoints: for tests that look at the trained module. ``seed`` seeds torch before the GAN is
-    built (train() seeds everything with cfg.seed)."""
+    built (train() seeds everything with cfg.seed); ``trainer_kwargs`` replace the Trainer's configured settings
+    (e.g. ``plugins``)."""
     if seed is not None:
         torch.manual_seed(seed)
     model = instantiate(cfg.model) if model is None else model
     datamodule = instantiate(cfg.data)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False,
-                          callbacks=[instantiate(cfg.execution), *callbacks])
+                          callbacks=[instantiate(cfg.execution), *callbacks], **trainer_kwargs)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer, model
 

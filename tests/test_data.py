@@ -31,7 +31,8 @@ def test_mnist_reads_idx_files_and_scales_to_minus_one_one(tmp_path, gz):
     images[0], images[1] = 0, 255
     write_idx(next(raw.glob("train-images*")), images)
 
-    dm = MNISTDataModule(data_dir=str(root), batch_size=8, d_steps=2, download=False)
+    dm = MNISTDataModule(data_dir=str(root), batch_size=8, download=False)
+    dm.d_steps = 2  # set by the execution plan from model.d_steps
     dm.prepare_data()
     dm.setup("fit")
     assert len(dm.images) == len(dm.labels) == 40
@@ -141,7 +142,8 @@ def test_mnist_epochs_have_their_own_order_and_resume_reproduces_it(tmp_path):
 def test_mnist_ranks_take_disjoint_equal_shares_in_whole_batches(tmp_path):
     """Under DDP each rank cuts its batches from its own share of the epoch's order: no digit twice, the same
     number of whole batches on every rank (a rank with one batch more would hang the others)."""
-    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=101)), batch_size=8, d_steps=2, download=False)
+    dm = MNISTDataModule(data_dir=str(write_mnist(tmp_path, n=101)), batch_size=8, download=False)
+    dm.d_steps = 2  # set by the execution plan from model.d_steps
     dm.setup("fit")
     # Digits made unique so that each can be traced: pixel 0 holds its index.
     dm.images = torch.arange(101, dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 28, 28).clone()

@@ -4,11 +4,10 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from gan_lightning.train import train
-from tests.conftest import compose_cfg, event_tags, run_cli, write_mnist
+from tests.conftest import compose_cfg, event_tags, fit, run_cli, write_mnist
 
 
 @pytest.mark.slow
@@ -92,12 +91,8 @@ def test_fp16_grad_scaler_serves_both_optimizers_and_clipping_sees_unscaled_grad
         method = getattr(scaler, name)
         setattr(scaler, name, lambda *a, _m=method, _n=name, **k: (calls.append(_n), _m(*a, **k))[1])
 
-    L.seed_everything(0)
-    model = instantiate(cfg.model)
     norms = GradNormRecorder(scaler)
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[norms],
-                          plugins=[MixedPrecision("16-mixed", "cpu", scaler)])
-    trainer.fit(model, datamodule=instantiate(cfg.data))
+    fit(cfg, norms, seed=0, plugins=[MixedPrecision("16-mixed", "cpu", scaler)])
 
     steps = 3 * (1 + 1)  # 3 batches x (1 D + 1 G update)
     assert calls == ["scale", "unscale_", "step", "update"] * steps

@@ -182,10 +182,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
         assert proc.returncode == 0, proc.stderr.read()[-3000:]
 
     # Logged every 20 iterations (the default), each the mean since the last write: the window open at the
-    # kill (iterations 141-150) travels in the checkpoint, so the write at 160 matches too.
+    # kill (iterations 141-150) travels in the checkpoint, so the write at 160 matches too. The final values end
+    # each curve at the last iteration, 450 (for TensorBoard's HPARAMS view).
     expected, got = _losses(full_dir), _losses(resumed_dir)
     for tag in expected:
-        assert sorted(got[tag]) == list(range(160, 451, 20))
+        assert sorted(got[tag]) == [*range(160, 451, 20), 450]
+        assert sorted(expected[tag]) == [*range(20, 451, 20), 450]
         diffs = [abs(got[tag][step] - expected[tag][step]) for step in got[tag]]
         assert max(diffs) == 0.0, f"{tag}: max |resumed - uninterrupted| = {max(diffs)}"
     after = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)

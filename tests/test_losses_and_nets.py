@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lightning.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from gan_lightning.objective import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from gan_lightning.nets import (
     MLP,
     BatchDiscriminator,

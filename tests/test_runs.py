@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gan_lightning.callbacks import RunProgressBar
@@ -19,19 +20,27 @@ def test_resume_from_last_ckpt_continues_counters_and_keeps_fixed_z(tmp_path):
     saved = torch.load(last, weights_only=False)
     assert saved["gan_iteration"] == 6 and saved["global_step"] == 6 * 3
 
-    # A different seed and fixed_seed would draw a different fixed z: resuming must keep the checkpoint's.
-    # (They change the experiment's config, so the resume has to be allowed explicitly.)
+    # The grid's latents come from the checkpoint, not from a fresh draw: a checkpoint whose fixed z differs from
+    # what a new GAN draws (every GAN draws it with the same seed) keeps its own. A different seed too (it changes
+    # the data's config, so the resume has to be allowed explicitly).
+    fresh = instantiate(compose_cfg(tmp_path / "fresh", common).model).fixed_z
+    assert torch.equal(saved["state_dict"]["fixed_z"], fresh)
+    saved["state_dict"]["fixed_z"] = torch.randn(fresh.shape, generator=torch.Generator().manual_seed(7))
+    other_z = tmp_path / "other_z.ckpt"
+    torch.save(saved, other_z)
     resumed_dir = tmp_path / "resumed"
-    train(compose_cfg(resumed_dir, [*common, "trainer.max_epochs=3", f"ckpt_path={last}", "seed=7",
-                                    "model.fixed_seed=7", "allow_config_mismatch=true"]))
+    train(compose_cfg(resumed_dir, [*common, "trainer.max_epochs=3", f"ckpt_path={other_z}", "seed=7",
+                                    "allow_config_mismatch=true"]))
     after = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert after["gan_iteration"] == 9 and after["global_step"] == 9 * 3
     assert after["epoch"] == saved["epoch"] + 1
     assert torch.equal(after["state_dict"]["fixed_z"], saved["state_dict"]["fixed_z"])
+    assert not torch.equal(after["state_dict"]["fixed_z"], fresh)
 
-    # The resumed run logs iterations 7 to 9: its x-axis (the iteration) continues the first run's.
+    # The resumed run logs iterations 7 to 9: its x-axis (the iteration) continues the first run's. (The final
+    # values end the curve at the last iteration, for TensorBoard's HPARAMS view: a second point at 9.)
     steps = [e.step for e in event_accumulator(resumed_dir).Scalars("train/d_loss")]
-    assert steps == [7, 8, 9]
+    assert steps == [7, 8, 9, 9]
     assert [e.step for e in event_accumulator(resumed_dir).Scalars("samples/mean")] == [8, 9]
 
 
@@ -71,7 +80,7 @@ def test_a_run_says_where_it_went_and_its_log_explains_it(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == (
         f"Run folder: {run_dir}  (TensorBoard: tensorboard --logdir {run_dir})")
     log = (run_dir / "train.log").read_text()
-    for message in ("Seed set to 42", "Optimizer updates: direct path", "`Trainer.fit` stopped", "Run folder:"):
+    for message in ("Seed set to 42", "Execution: direct updates", "`Trainer.fit` stopped", "Run folder:"):
         assert message in log, message
     for noise in ("litlogger", "LeafSpec", "`IterableDataset` has `__len__`", "limit_train_batches=1.0"):
         assert noise not in result.stdout + result.stderr + log, noise
@@ -109,13 +118,16 @@ def test_a_sweep_over_models_keeps_one_folder_named_by_the_swept_choice(tmp_path
 
 
 def test_trainer_default_keeps_the_synthetic_datas_tiny_nets_on_the_cpu(tmp_path):
-    """A GPU only slows the 1-D and 2-D GANs (launch latency per step): trainer=default trains them on the CPU,
-    unless their iteration is replayed as a CUDA graph, and MNIST wherever Lightning finds a device; trainer=gpu or
-    trainer.accelerator=gpu still take the GPU."""
+    """A GPU only slows the 1-D and 2-D GANs (launch latency per step): their data choose the CPU, and MNIST trains
+    wherever Lightning finds a device; trainer=gpu or trainer.accelerator=gpu on the command line still take the GPU,
+    with the iteration replayed as a CUDA graph (execution=cuda_graph) or not. The execution settings alone never
+    move a run to another device."""
     def accelerator(*overrides):
         return compose_config(list(overrides), tmp_path).trainer.accelerator
 
-    assert accelerator() == accelerator("data=ring") == accelerator("experiment=gaussian_fast") == "cpu"
+    assert accelerator() == accelerator("data=ring") == accelerator("data=grid") == "cpu"
+    assert accelerator("experiment=gaussian_fast") == "cpu"
     assert accelerator("data=mnist") == "auto"
-    assert accelerator("model.cuda_graph=true") == accelerator("data=ring", "model.cuda_graph=true") == "auto"
+    assert accelerator("execution=cuda_graph") == accelerator("data=ring", "execution.cuda_graph=true") == "cpu"
     assert accelerator("trainer=gpu") == accelerator("trainer.accelerator=gpu") == "gpu"
+    assert accelerator("data=ring", "trainer=gpu", "execution=cuda_graph") == "gpu"

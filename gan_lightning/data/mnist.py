@@ -170,6 +170,10 @@ class MNISTDataModule(L.LightningDataModule):
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.images, self.labels = (t.to(device) for t in split)
 
+    def shape_batches(self, d_steps: int, iterations_per_batch: int) -> None:
+        """Batches for ``iterations_per_batch`` iterations of ``d_steps`` D updates (the execution plan calls this)."""
+        self.d_steps, self.iterations_per_batch = d_steps, iterations_per_batch
+
     @property
     def samples_per_batch(self) -> int:
         return self.batch_size * self.d_steps * self.iterations_per_batch

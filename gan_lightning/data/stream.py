@@ -66,10 +66,13 @@ class StreamDataModule(L.LightningDataModule):
         """The stream, given the settings every stream takes (batch size, epoch length, seed, rank, start epoch)."""
         raise NotImplementedError
 
+    def shape_batches(self, d_steps: int, iterations_per_batch: int) -> None:
+        """Batches for ``iterations_per_batch`` iterations of ``d_steps`` D updates (the execution plan calls this)."""
+        require(self.batches_per_epoch % iterations_per_batch == 0, "data.batches_per_epoch", self.batches_per_epoch,
+                f"counts iterations: use a multiple of execution.iterations_per_batch={iterations_per_batch}")
+        self.d_steps, self.iterations_per_batch = d_steps, iterations_per_batch
+
     def train_dataloader(self) -> DataLoader:
-        require(self.batches_per_epoch % self.iterations_per_batch == 0, "data.batches_per_epoch",
-                self.batches_per_epoch, "counts iterations: use a multiple of "
-                f"execution.iterations_per_batch={self.iterations_per_batch}")
         trainer = self.trainer
         stream = self.make_stream(
             batch_size=self.batch_size * self.d_steps * self.iterations_per_batch,

@@ -64,14 +64,14 @@ class ExecutionPlan(L.Callback):
 
     def shape_batches(self, datamodule, d_steps: int) -> None:
         """Tell the DataModule how many iterations of how many D updates each loader batch feeds. A DataModule of
-        one's own, without these two attributes, must batch d_steps x batch_size samples itself; it cannot be
-        asked for several iterations per batch."""
-        if datamodule is not None and hasattr(datamodule, "iterations_per_batch"):
-            datamodule.d_steps, datamodule.iterations_per_batch = d_steps, self.iterations_per_batch
+        one's own, without a ``shape_batches(d_steps, iterations_per_batch)`` method, must batch d_steps x batch_size
+        samples itself; it cannot be asked for several iterations per batch."""
+        if datamodule is not None and hasattr(datamodule, "shape_batches"):
+            datamodule.shape_batches(d_steps, self.iterations_per_batch)
         else:
             require(self.iterations_per_batch == 1, f"{KEY}.iterations_per_batch", self.iterations_per_batch,
                     f"needs a DataModule that batches several iterations ({type(datamodule).__name__} has no "
-                    "iterations_per_batch attribute)")
+                    "shape_batches method)")
 
     def configure_optimizer_kwargs(self, module: L.LightningModule, factory) -> dict:
         """``capturable=True`` for an optimizer the iteration may be recorded with (Adam, AdamW, RMSprop...: the

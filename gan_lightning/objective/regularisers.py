@@ -52,6 +52,7 @@ class InputGradientPenalty(Regulariser):
     """gamma / 2 * E[||grad_x D(x)||^2] on the batch named by ``needs_grad`` (Mescheder et al. 2018)."""
 
     def __init__(self, gamma: float, interval: int = 1) -> None:
+        require_int(f"{KEY}.{self.name}.interval", interval)
         require(is_number(gamma) and gamma >= 0, f"{KEY}.{self.name}.gamma", gamma, "must be a number >= 0")
         super().__init__(gamma / 2 * interval, interval)
         self.gamma = gamma
@@ -85,6 +86,7 @@ class GradientPenalty(Regulariser):
     name = "gp"
 
     def __init__(self, weight: float, interval: int = 1) -> None:
+        require_int(f"{KEY}.{self.name}.interval", interval)
         require(is_number(weight) and weight >= 0, f"{KEY}.{self.name}.weight", weight, "must be a number >= 0")
         super().__init__(weight * interval, interval)
 
