@@ -1,8 +1,9 @@
-"""``python -m gan_lightning.bench``: the project against the hand-written originals, interleaved round by round.
+"""``python -m benchmarks``: the project against the hand-written originals, interleaved round by round.
 
-Each round trains every side from scratch for the same number of iterations: the project through the Trainer
-(A), the original plain-PyTorch loop (B) and the project's iteration without Lightning (bare), in an order that
-rotates from round to round so that drifts in machine speed hit every side alike. It prints one Markdown table:
+Run from the repository root. Each round trains every side from scratch for the same number of iterations: the
+project through the Trainer (A), the original plain-PyTorch loop (B) and the project's schedule without Lightning
+(bare: the same GAN, execution plan and optimizers, ``iteration_step`` called directly), in an order that rotates
+from round to round so that drifts in machine speed hit every side alike. It prints one Markdown table:
 
 - iterations/s and images/s (real samples consumed) of A and B, from the steady state after the warm-up;
 - speed A/B = B's time per iteration ÷ A's, per round, as median (min–max): > 1 means the project is faster;
@@ -13,9 +14,9 @@ rotates from round to round so that drifts in machine speed hit every side alike
   grids, checkpoints at epoch ends inside the window) cost. In the fp32 row only (bare runs fp32);
 - GFLOP per iteration (matmul and convolution FLOPs, torch.utils.flop_counter) and the share of the device's
   measured matmul peak that A and B reach (A against the peak in its precision, B against fp32);
-- on CUDA, limit it/s and A ÷ limit: side "limit" runs the same nets and optimizers as a plain loop with the data
-  on the device, recorded once as a CUDA graph (``limit.py``), so A ÷ limit is the share of the hardware's speed
-  that the project gets.
+- on CUDA, limit it/s and A ÷ limit: side "limit" runs bare's module with the real samples drawn on the device,
+  its iteration recorded once as a CUDA graph and replayed (``limit.py``), so A ÷ limit is the share of the
+  hardware's speed that the project gets.
 
 With several ``--precision`` values side A runs once per precision in every round, interleaved with the other
 sides, and each precision gets its own row (named after the workload when not fp32), paired round by round with
@@ -32,9 +33,9 @@ from pathlib import Path
 
 import torch
 
-from gan_lightning.bench.clock import matmul_peak
-from gan_lightning.bench.race import race, race_table
-from gan_lightning.bench.sides import (
+from benchmarks.clock import matmul_peak
+from benchmarks.race import race, race_table
+from benchmarks.sides import (
     WORKLOADS,
     compose_workload,
     prepare_mnist,
@@ -63,7 +64,7 @@ def positive_int(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gan_lightning.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", help="folder holding MNIST/raw (IDX, raw or .gz); default: generated digits")
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
                         help="presets to time (default: all)")
@@ -84,7 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         choices=["project", "original", "bare", "limit"],
                         help="which sides to run (limit: CUDA only, left out on a CPU)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="config overrides for every side, e.g. model.cuda_graph=true (read by side A)")
+                        help="config overrides for every side, e.g. execution=cuda_graph model.d_steps=2")
     parser.add_argument("--race", action="store_true", help="instead: wall time until W1 < 0.05 of gaussian_fast "
                         "against gaussian_moments, each trained as its preset says")
     parser.add_argument("--race-seeds", nargs="+", type=int, default=[0], help="seeds for --race")

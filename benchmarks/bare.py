@@ -1,83 +1,67 @@
-"""The project's own iteration with Lightning taken away: side "bare" of the benchmark, and the body of side
+"""The project's own schedule with Lightning taken away: side "bare" of the benchmark, and the module of side
 "limit".
 
-Same data path (the DataModule's uint8 batches, scaled to [-1, 1] on the device), same update order, losses and
-finiteness check as ``GAN.training_step``, but plain ``backward()``/``step()`` calls and no Lightning loop,
-hooks, logging, progress bar, sample grids or checkpoints. Side A minus this loop is what the framework path and
-what it does for the user cost per iteration. (No R1, gradient penalty, labels, EMA or clipping: it refuses presets
-that use them.)
+``without_trainer`` sets up the config's GAN (``cfg.model``), its execution plan (``cfg.execution``: the memory
+layout, the loader batch's shape) and its optimizers (``configure_optimizers``) as a fit does, with the direct
+update path (plain ``backward()``/``step()``). ``bare_loop`` then runs ``GAN.iteration_step`` for every iteration
+the loader batches hold, with the finiteness check read as often as the project reads it: no Trainer, hooks,
+logging, progress bar, sample grids or checkpoints. What is computed (the objective) and when (the schedule) is the
+project's code, so side A minus this loop is what the Lightning path and what it does for the user cost per
+iteration. The nets run eagerly: compilation and CUDA-graph replay are side A's (and side limit's) to show.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
 
+import lightning as L
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch import nn
 
-from gan_lightning.finite_watch import FiniteWatch, all_finite
-from gan_lightning.log_window import mean_of
-from gan_lightning.objective.losses import discriminator_loss, generator_loss
-from gan_lightning.sampling import draw_latent
-
-Iteration = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+from gan_lightning.execution.update_paths import DirectUpdate
+from gan_lightning.gan import CHECK_EVERY_WITHOUT_LOGGING
 
 
-def bare_iteration(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, model: DictConfig,
-                   device: torch.device) -> Iteration:
-    """The GAN iteration as a function of the real batch: returns (D loss mean, G loss mean, all fakes finite),
-    reading nothing back to the host."""
-    for key in ("r1_gamma", "gp_lambda", "num_classes", "ema_half_life_images", "grad_clip_norm"):
-        if model.get(key):
-            raise ValueError(f"the bare loop does not implement model.{key}; benchmark presets without it")
-    d_steps, g_steps, reuse = model.d_steps, model.g_steps, model.get("reuse_fake", False)
+def without_trainer(cfg: DictConfig, device: torch.device, datamodule: L.LightningDataModule | None = None,
+                    **execution: Any) -> L.LightningModule:
+    """The config's GAN on ``device``, set up as a fit sets it up, for calling ``iteration_step`` directly.
 
-    def latent(n: int) -> torch.Tensor:
-        return draw_latent(n, model.latent_dim, model.latent_distribution, device)
-
-    def iteration(real: torch.Tensor):
-        if model.get("channels_last") and real.dim() == 4:  # as GAN.training_step
-            real = real.contiguous(memory_format=torch.channels_last)
-        fake, d_losses, g_losses, fakes = None, [], [], []
-        for i, chunk in enumerate(real.tensor_split(d_steps)):
-            with torch.set_grad_enabled(reuse and i == d_steps - 1):
-                fake = generator(latent(len(chunk)))
-            generator.requires_grad_(False)
-            loss = discriminator_loss(discriminator(chunk), discriminator(fake.detach()), model.real_label,
-                                      model.d_loss_reduction, model.get("d_loss", "bce"))
-            opt_d.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_d.step()
-            generator.requires_grad_(True)
-            d_losses.append(loss.detach())
-            if model.check_finite:
-                fakes.append(fake)
-        discriminator.requires_grad_(False)
-        for j in range(g_steps):
-            reused = fake if reuse and j == 0 else generator(latent(len(chunk)))
-            loss = generator_loss(discriminator(reused), model.g_loss)
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
-            g_losses.append(loss.detach())
-        discriminator.requires_grad_(True)
-        # reduced once, after the updates, as GAN.iteration_body does
-        fake_finite = all_finite(fakes) if model.check_finite else torch.ones((), dtype=torch.bool, device=device)
-        return mean_of(d_losses), mean_of(g_losses), fake_finite
-
-    return iteration
+    Seeded and built in ``train()``'s order (the same initial weights). ``execution`` overrides settings of the
+    configured plan (side limit: ``cuda_graph=True``, for optimizers a CUDA graph can record). ``module.optimizers()``
+    returns the torch optimizers, which under a Trainer come from the Trainer.
+    """
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = instantiate(cfg.model)
+    plan = instantiate(cfg.execution, **execution)
+    plan.prepare(module, datamodule)  # module.execution, the layout, the loader batch's shape: the plan's setup hook
+    module.to(device)
+    optimizers = module.configure_optimizers()
+    module.optimizers = lambda: optimizers  # what GAN.iteration_step asks the Trainer for
+    plan.update = DirectUpdate(module)
+    return module
 
 
-def bare_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, batches, model: DictConfig,
-              iterations: int, device: torch.device, tick, check_every: int = 20) -> None:
-    """``iterations`` GAN iterations on ``batches`` (an iterator of real batches already on ``device``); the
-    finiteness check reads the device every ``check_every`` iterations (the project's trainer.log_every_n_steps)."""
-    iteration = bare_iteration(generator, discriminator, opt_g, opt_d, model, device)
-    watch = FiniteWatch()
-    for done in range(1, iterations + 1):
-        d_loss, g_loss, fake_finite = iteration(next(batches))
-        if model.check_finite:  # as the project: folded on the device, read every check_every iterations
-            watch.add(fake_finite, torch.stack([d_loss, g_loss]))
-            if done % check_every == 0 and watch.check() is not None:
-                raise FloatingPointError("non-finite loss or G output")
-        tick()
+def bare_loop(module: L.LightningModule, batches: Iterator[Any], iterations: int, tick,
+              check_every: int) -> None:
+    """``iterations`` iterations of the project's schedule on the loader ``batches`` (already on the device, in the
+    nets' range); the finiteness check reads the device every ``check_every`` iterations, as the project's does
+    every ``trainer.log_every_n_steps`` loader batches."""
+    plan = module.execution
+    check_every = check_every or CHECK_EVERY_WITHOUT_LOGGING
+    while module.iteration < iterations:
+        for real, labels in plan.iterations(module, next(batches)):
+            module.iteration_step(real, labels, module.regularisers_due())
+            module.iteration += 1
+            if module.iteration % check_every == 0:
+                stop_if_not_finite(module)
+            tick()
+            if module.iteration == iterations:
+                return
+
+
+def stop_if_not_finite(module: L.LightningModule) -> None:
+    found = module.finite.check()
+    if found is not None:
+        raise FloatingPointError(f"non-finite {', '.join(found.names)} at iteration "
+                                 f"{module.iteration - found.iterations_ago}")

@@ -33,7 +33,7 @@ class Stopwatch:
             if before < mark <= self.count:
                 if mark != self.count:
                     raise ValueError(f"iteration {mark} ends inside a batch of {iterations} iterations: time a "
-                                     "multiple of model.iterations_per_batch (warm-up included)")
+                                     "multiple of execution.iterations_per_batch (warm-up included)")
                 synchronize(self.device)
                 self.marks[mark] = time.perf_counter()
 
@@ -62,20 +62,20 @@ class FlopTick:
         elif self.count == self.after + 1 and self._mode is not None:
             self._mode.__exit__(None, None, None)
             # None when nothing was counted: iterations replayed from a CUDA graph dispatch no operation to count
-            # (with model.iterations_per_batch the counted batch may hold replays only).
+            # (with execution.iterations_per_batch the counted batch may hold replays only).
             self.flops = self._mode.get_total_flops() // iterations or None
             self._mode = None
 
 
 class TickEachIteration(L.Callback):
     """Side A's clock: calls ``tick(iterations)`` when Lightning finishes a training batch (one GAN iteration, or
-    ``model.iterations_per_batch``)."""
+    ``execution.iterations_per_batch``)."""
 
     def __init__(self, tick) -> None:
         self.tick = tick
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        self.tick(pl_module.hparams.get("iterations_per_batch", 1))
+        self.tick(pl_module.execution.iterations_per_batch)
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:

@@ -1,30 +1,36 @@
-"""Side "limit" of the benchmark, on CUDA: what the hardware does with the same nets and optimizers. A plain loop
-with the real samples drawn on the device (random rows of the resident digits, or the Gaussian's samples), no
-finiteness check and no logging, the whole iteration recorded once as a CUDA graph and replayed. Side A ÷ limit
-is how much of the GPU the project uses."""
+"""Side "limit" of the benchmark, on CUDA: what the hardware does with the project's iteration. The same module,
+nets and optimizers as side bare (``bare.without_trainer``), the real samples drawn on the device inside the
+iteration (random rows of the resident digits, or the Gaussian's samples), and ``GAN.iteration_step`` recorded
+once per phase as a CUDA graph (``CapturedPhases`` of ``CapturedIteration``) and replayed: no loader, no host read
+(the finiteness fold and the statistics stay on the device, unread). Side A ÷ limit is how much of the GPU the
+project uses."""
 from __future__ import annotations
 
+import lightning as L
 import torch
 from omegaconf import DictConfig
-from torch import nn
 
-from gan_lightning.bench.bare import bare_iteration
-from gan_lightning.execution.cuda_graph import CapturedIteration
+from gan_lightning.execution.cuda_graph import CapturedIteration, CapturedPhases
 
 
-def limit_loop(generator: nn.Module, discriminator: nn.Module, opt_g, opt_d, images: torch.Tensor | None,
-               cfg: DictConfig, iterations: int, device: torch.device, tick,
-               capture: type[CapturedIteration] = CapturedIteration) -> None:
-    """``iterations`` replays; ``images``: the training digits in [-1, 1] on ``device`` (None: the Gaussian)."""
-    iteration = bare_iteration(generator, discriminator, opt_g, opt_d, cfg.model, device)
-    n = cfg.data.batch_size * cfg.model.d_steps
+def limit_loop(module: L.LightningModule, images: torch.Tensor | None, labels: torch.Tensor | None, cfg: DictConfig,
+               iterations: int, tick, capture: type[CapturedIteration] = CapturedIteration) -> None:
+    """``iterations`` replays; ``images``/``labels``: the training digits in [-1, 1] and their classes on the module's
+    device (None: the Gaussian)."""
+    device, plan = module.device, module.execution
+    n = cfg.data.batch_size * module.hparams.d_steps
 
-    def real_batch() -> torch.Tensor:
+    def real_batch():  # one loader batch's worth, as the plan hands it to the iteration (layout, labels)
         if images is not None:
-            return images[torch.randint(len(images), (n,), device=device)]
-        return torch.randn(n, *cfg.data.sample_shape, device=device) * cfg.data.std + cfg.data.mean
+            index = torch.randint(len(images), (n,), device=device)
+            batch = images[index], labels[index]
+        else:
+            batch = torch.randn(n, *cfg.data.sample_shape, device=device) * cfg.data.std + cfg.data.mean
+        ((real, real_labels),) = plan.iterations(module, batch)
+        return real, real_labels
 
-    captured = capture(lambda: iteration(real_batch()))
+    captured = CapturedPhases(lambda due: module.iteration_step(*real_batch(), due), capture)
     for _ in range(iterations):
-        captured()
+        captured(module.regularisers_due())
+        module.iteration += 1
         tick()

@@ -1,7 +1,7 @@
-"""``python -m gan_lightning.bench.op_count [overrides]``: the tensor operations of one training iteration, counted
-on the CPU, by phase (D updates, G updates, the bookkeeping around them) and by operation.
+"""``python -m benchmarks.op_count [overrides]`` (from the repository root): the tensor operations of one training
+iteration, counted on the CPU, by phase (D updates, G updates, the bookkeeping around them) and by operation.
 
-On a GPU with ``model.cuda_graph=true`` a replayed iteration launches about one kernel per operation counted here,
+On a GPU with ``execution.cuda_graph=true`` a replayed iteration launches about one kernel per operation counted here,
 and a few microseconds per kernel is what bounds small nets such as ``gaussian_moments``' (see README, "Speed →
 GPU"): this count is how a change that removes kernels can be judged without a GPU. It runs the config the same
 overrides give ``python -m gan_lightning.train``, eagerly, for two iterations, and counts the second (the first
@@ -44,14 +44,15 @@ class OpCounter(TorchDispatchMode):
 
 
 class CountIteration(L.Callback):
-    """Counts iteration ``at`` of the GAN (its ``iteration_body``), then stops the run."""
+    """Counts iteration ``at`` of the GAN (its ``iteration_step``: ``discriminator_step`` calls are the d_update
+    phase, ``generator_step`` calls the g_update phase, the rest bookkeeping), then stops the run."""
 
     def __init__(self, at: int = 1) -> None:
         self.at = at
         self.counter = OpCounter()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        counter, body = self.counter, pl_module.iteration_body
+        counter, body = self.counter, pl_module.iteration_step
 
         def in_phase(phase: str, update):
             def run(*args, **kwargs):
@@ -69,9 +70,9 @@ class CountIteration(L.Callback):
                 return body(*args, **kwargs)
 
         # instance attributes shadow the methods for this fit only
-        pl_module.discriminator_update = in_phase("d_update", pl_module.discriminator_update)
-        pl_module.generator_update = in_phase("g_update", pl_module.generator_update)
-        pl_module.iteration_body = counted_body
+        pl_module.discriminator_step = in_phase("d_update", pl_module.discriminator_step)
+        pl_module.generator_step = in_phase("g_update", pl_module.generator_step)
+        pl_module.iteration_step = counted_body
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
         if pl_module.iteration > self.at:
@@ -80,7 +81,7 @@ class CountIteration(L.Callback):
 
 def count_iteration(overrides: Sequence[str] = ()) -> OpCounter:
     """The counter after one iteration of the config ``overrides`` compose (eager, on the CPU, no logger)."""
-    fixed = ["model.cuda_graph=false", "model.compile_nets=false", "model.iterations_per_batch=1",
+    fixed = ["execution.cuda_graph=false", "execution.compile_nets=false", "execution.iterations_per_batch=1",
              "trainer.accelerator=cpu", "trainer.devices=1", "~logger", "trainer.max_epochs=-1",
              "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
              "callbacks.samples.every_n_iterations=0"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_lightning.bench.sides import quiet
+from benchmarks.sides import quiet
 from gan_lightning.compose import compose_config
 
 

@@ -4,9 +4,10 @@
   sample grids and checkpoints as a user has them; only the image-quality metrics are off, they evaluate);
 - ``original``: the hand-written original loop (``originals.py``) with the same nets, batch and optimizer classes
   and settings, fed and run the original's way (torch's default optimizer kernels, PIL transforms);
-- ``bare``: the project's iteration without Lightning (``bare.py``);
-- ``limit`` (CUDA only): the same nets and optimizers as a plain loop with data on the device, the iteration
-  recorded once as a CUDA graph (``limit.py``): what the hardware does with them.
+- ``bare``: the project's schedule without Lightning (``bare.py``): the same GAN, plan and optimizers, its
+  ``iteration_step`` called on the DataModule's batches;
+- ``limit`` (CUDA only): the same module with the real samples drawn on the device, its iteration recorded once as
+  a CUDA graph and replayed (``limit.py``): what the hardware does with it.
 
 Each returns a ``SideResult``: steady-state seconds per iteration (after ``warmup`` iterations), the wall time
 of the whole call, and the FLOPs of its second iteration.
@@ -27,19 +28,17 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.fabric.utilities.apply_func import move_data_to_device
-from lightning.fabric.utilities.data import _set_sampler_epoch
 from omegaconf import DictConfig
 
-from gan_lightning.bench.bare import bare_loop
-from gan_lightning.bench.clock import FlopTick, Stopwatch, TickEachIteration
-from gan_lightning.bench.limit import limit_loop
-from gan_lightning.bench.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
+from benchmarks.bare import bare_loop, without_trainer
+from benchmarks.clock import FlopTick, Stopwatch, TickEachIteration
+from benchmarks.limit import limit_loop
+from benchmarks.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
 from gan_lightning.compose import compose_config
-from gan_lightning.execution.cuda_graph import CapturedIteration, capturable_option
-from gan_lightning.data import real_samples, to_model_range
+from gan_lightning.data import to_model_range
 from gan_lightning.data.idx import read_idx
 from gan_lightning.data.mnist import SPLITS, find_idx_file, write_random_split
+from gan_lightning.execution.cuda_graph import CapturedIteration
 from gan_lightning.threads import torch_threads
 
 # workload -> (preset, the original loop). The Gaussian workload has no batch-size choice: the original's 500.
@@ -137,7 +136,7 @@ def run_project(cfg: DictConfig, device: torch.device, iterations: int, warmup: 
     from gan_lightning.train import train
 
     stopwatch, flops, tick = _ticks(device, iterations, warmup)
-    torch.compiler.reset()  # model.compile_nets: each round compiles afresh, as a new run does
+    torch.compiler.reset()  # execution.compile_nets: each round compiles afresh, as a new run does
     with tempfile.TemporaryDirectory() as out, quiet():
         cfg.paths.output_dir = out
         start = time.perf_counter()
@@ -146,19 +145,15 @@ def run_project(cfg: DictConfig, device: torch.device, iterations: int, warmup: 
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
 
 
-def _nets_and_optimizers(cfg: DictConfig, device: torch.device, as_original: bool = False,
-                         capturable: bool = False):
-    """The preset's nets and optimizers; ``as_original``: the optimizers with torch's default implementation (the
-    originals do not ask for fused kernels); ``capturable``: optimizers that a CUDA graph can record."""
+def _original_nets_and_optimizers(cfg: DictConfig, device: torch.device):
+    """The preset's nets (seeded as ``train()`` seeds them) and optimizers with torch's default implementation: the
+    originals do not ask for fused kernels."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = instantiate(cfg.model.generator).to(device)
     discriminator = instantiate(cfg.model.discriminator).to(device)
-    if cfg.model.get("channels_last") and not as_original:  # the project's layout (GAN.configure_model)
-        generator, discriminator = (net.to(memory_format=torch.channels_last) for net in (generator, discriminator))
     factories = instantiate(cfg.model.g_optimizer), instantiate(cfg.model.d_optimizer)
-    kwargs = [{"fused": None} if as_original else capturable_option(f) if capturable else {} for f in factories]
-    opt_g = factories[0](generator.parameters(), lr=cfg.model.g_lr, **kwargs[0])
-    opt_d = factories[1](discriminator.parameters(), lr=cfg.model.d_lr, **kwargs[1])
+    opt_g = factories[0](generator.parameters(), lr=cfg.model.g_lr, fused=None)
+    opt_d = factories[1](discriminator.parameters(), lr=cfg.model.d_lr, fused=None)
     return generator, discriminator, opt_g, opt_d
 
 
@@ -170,7 +165,7 @@ def run_original(workload: str, cfg: DictConfig, device: torch.device, iteration
     torch.backends.cudnn.benchmark = workload == "mnist_dcgan" or cudnn_benchmark
     with quiet(), torch_threads(cfg.torch_threads):
         start = time.perf_counter()
-        nets = _nets_and_optimizers(cfg, device, as_original=True)
+        nets = _original_nets_and_optimizers(cfg, device)
         m = cfg.model
         if workload == "gaussian_moments":
             loop(*nets, mean=cfg.data.mean, std=cfg.data.std, batch_size=cfg.data.batch_size,
@@ -185,26 +180,28 @@ def run_original(workload: str, cfg: DictConfig, device: torch.device, iteration
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)
 
 
-def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> tuple[torch.nn.Module, ...]:
-    """``iterations`` iterations of ``bare_loop`` on the preset's data, nets and optimizers; returns (G, D)."""
-    nets = _nets_and_optimizers(cfg, device)
+def train_bare(cfg: DictConfig, device: torch.device, iterations: int, tick) -> L.LightningModule:
+    """``iterations`` iterations of ``bare_loop`` on the preset's data and GAN; returns the trained module."""
     datamodule = instantiate(cfg.data)
+    module = without_trainer(cfg, device, datamodule)
     datamodule.setup("fit")
     if getattr(datamodule, "images", None) is not None:  # MNIST lives on the training device, as under the Trainer
         datamodule.images, datamodule.labels = datamodule.images.to(device), datamodule.labels.to(device)
     loader = datamodule.train_dataloader()
 
-    def batches():  # the loader's batches, epoch after epoch, moved and scaled as Lightning's transfer hooks do
+    def batches():  # epoch after epoch, moved and scaled by the DataModule's transfer hooks as Lightning does
         for epoch in itertools.count():
-            _set_sampler_epoch(loader, epoch)
+            sampler = getattr(loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):  # MNIST's order (Lightning calls it at each epoch start)
+                sampler.set_epoch(epoch)
             for batch in loader:
-                batch = datamodule.on_after_batch_transfer(move_data_to_device(batch, device), 0)
-                yield from real_samples(batch).tensor_split(cfg.model.get("iterations_per_batch", 1))
+                batch = datamodule.transfer_batch_to_device(batch, device, 0)
+                yield datamodule.on_after_batch_transfer(batch, 0)
 
     # Checked as often as the project checks: every log_every_n_steps loader batches of iterations_per_batch.
-    check_every = cfg.trainer.log_every_n_steps * cfg.model.get("iterations_per_batch", 1)
-    bare_loop(*nets, batches(), cfg.model, iterations, device, tick, check_every or 50)
-    return nets[0], nets[1]
+    check_every = cfg.trainer.log_every_n_steps * module.execution.iterations_per_batch
+    bare_loop(module, batches(), iterations, tick, check_every)
+    return module
 
 
 def run_bare(cfg: DictConfig, device: torch.device, iterations: int, warmup: int) -> SideResult:
@@ -218,16 +215,17 @@ def run_bare(cfg: DictConfig, device: torch.device, iterations: int, warmup: int
 
 def run_limit(cfg: DictConfig, device: torch.device, iterations: int, warmup: int,
               capture: type[CapturedIteration] = CapturedIteration) -> SideResult:
-    """``limit_loop`` on the preset's nets (CUDA only, unless a stand-in ``capture`` is given)."""
+    """``limit_loop`` on the preset's GAN (CUDA only, unless a stand-in ``capture`` is given)."""
     stopwatch, flops, tick = _ticks(device, iterations, warmup)
     with quiet(), torch_threads(cfg.torch_threads):
         start = time.perf_counter()
-        generator, discriminator, opt_g, opt_d = _nets_and_optimizers(cfg, device, capturable=device.type == "cuda")
-        images = None
+        # One iteration per replay, with optimizers a graph can record (capturable=True where they have it).
+        module = without_trainer(cfg, device, cuda_graph=True, iterations_per_batch=1)
+        images = labels = None
         if cfg.data._target_.endswith("MNISTDataModule"):
             datamodule = instantiate(cfg.data)
             datamodule.setup("fit")
-            images = to_model_range(datamodule.images.to(device))
-        limit_loop(generator, discriminator, opt_g, opt_d, images, cfg, iterations, device, tick, capture)
+            images, labels = to_model_range(datamodule.images.to(device)), datamodule.labels.to(device)
+        limit_loop(module, images, labels, cfg, iterations, tick, capture)
         wall = time.perf_counter() - start
     return SideResult(stopwatch.seconds_per_iteration, wall, flops.flops)

@@ -1,16 +1,18 @@
-"""The benchmark's sides measure what they claim: the bare loop is the project's iteration (bit for bit), the
-originals train the same nets, FLOPs are counted per iteration, and the command prints its table."""
+"""The benchmark (``benchmarks/``, outside the package) measures what it claims: its bare side, the project's
+schedule called without a Trainer, trains as the Trainer does (bit for bit), the originals train the same nets, FLOPs
+are counted per iteration, and the command prints its table."""
 from __future__ import annotations
 
 import json
 import math
 
+import lightning as L
 import pytest
 import torch
 
-from gan_lightning.bench.__main__ import main
-from gan_lightning.bench.race import race
-from gan_lightning.bench.sides import (
+from benchmarks.__main__ import main
+from benchmarks.race import race
+from benchmarks.sides import (
     compose_workload,
     prepare_mnist,
     run_limit,
@@ -18,7 +20,7 @@ from gan_lightning.bench.sides import (
     run_project,
     train_bare,
 )
-from gan_lightning.cuda_graph import WARMUP_ITERATIONS
+from gan_lightning.execution.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 from gan_lightning.train import train
 from tests.graph_emulator import EmulatedGraph
@@ -26,30 +28,46 @@ from tests.graph_emulator import EmulatedGraph
 CPU = torch.device("cpu")
 
 
-def _workload_cfg(workload, tmp_path, iterations, batch_size=None, threads=1):
+def _workload_cfg(workload, tmp_path, iterations, batch_size=None, threads=1, extra=()):
     root = prepare_mnist(None, tmp_path / "data", generated_images=512) if workload.startswith("mnist") else None
-    cfg = compose_workload(workload, root, batch_size, iterations, "cpu", "32-true", threads, tmp_path / "run")
+    cfg = compose_workload(workload, root, batch_size, iterations, "cpu", "32-true", threads, tmp_path / "run",
+                           list(extra))
     cfg.trainer.enable_progress_bar = False
     return cfg
 
 
-@pytest.mark.parametrize("workload", ["mnist_mlp", "gaussian_moments"])
-def test_bare_loop_is_the_project_iteration_without_lightning(workload, tmp_path):
-    """Same seed, data, nets and optimizers: train() and the bare loop end with identical weights, so A minus
-    bare is the framework's cost and nothing else. Both cross an epoch boundary (the next epoch's order or
-    samples)."""
+class KeepModule(L.Callback):
+    def on_train_end(self, trainer, pl_module):
+        self.module = pl_module
+
+
+@pytest.mark.parametrize("workload, batch_size, extra", [
+    ("mnist_mlp", 128, []),
+    ("gaussian_moments", 128, []),
+    # What the old hand-written bare loop refused: two D updates per iteration with a lazy regulariser (two phases),
+    # the EMA, gradient clipping, and two iterations per loader batch.
+    ("mnist_mlp", 64, ["model.d_steps=2", "+regulariser=r1", "model.objective.regularisers.r1.interval=3",
+                       "model.ema_half_life_images=100", "model.grad_clip_norm=0.5",
+                       "execution.iterations_per_batch=2"]),
+])
+def test_the_bare_side_trains_as_the_trainer_does(workload, batch_size, extra, tmp_path):
+    """Same config and seed: train() through the Trainer and the bare side (the same GAN, execution plan and
+    optimizers, ``iteration_step`` called directly) end with identical weights, so A minus bare is the framework's
+    cost and nothing else. Both cross an epoch boundary (the next epoch's order or samples)."""
     iterations = 6  # MNIST: 512 digits at batch 128 are 4 iterations an epoch; the Gaussian: epochs of 3
-    cfg = _workload_cfg(workload, tmp_path, iterations, batch_size=128)
+    cfg = _workload_cfg(workload, tmp_path, iterations, batch_size=batch_size, extra=extra)
     if workload == "gaussian_moments":
         cfg.data.batches_per_epoch, cfg.trainer.max_epochs = 3, 2
-    train(cfg)
-    project = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    keep = KeepModule()
+    train(cfg, extra_callbacks=[keep])
+    project = keep.module.state_dict()
 
     with torch_threads(cfg.torch_threads):
-        generator, discriminator = train_bare(cfg, CPU, iterations, tick=lambda: None)
-    for prefix, net in (("generator.", generator), ("discriminator.", discriminator)):
-        for name, value in net.state_dict().items():
-            assert torch.equal(project[prefix + name], value), prefix + name
+        bare = train_bare(cfg, CPU, iterations, tick=lambda: None)
+    assert bare.iteration == keep.module.iteration == iterations
+    assert bare.state_dict().keys() == project.keys()
+    for name, value in bare.state_dict().items():
+        assert torch.equal(project[name], value), name
 
 
 def test_original_loop_and_project_count_the_same_matmuls_but_the_d_weight_grads(tmp_path):
@@ -104,24 +122,36 @@ def test_the_project_side_runs_its_iterations_across_epoch_boundaries(tmp_path):
     assert result.seconds_per_iteration > 0 and result.wall_seconds > 0
 
 
-@pytest.mark.parametrize("workload", ["mnist_mlp", "gaussian_moments"])
-def test_the_limit_side_records_its_plain_loop_once_and_replays_it(workload, tmp_path):
-    """Side "limit" (CUDA only) run here with a CPU emulation of CUDA's graph API: the same nets and optimizers, real
-    samples drawn on the device inside the recorded iteration, one recording, then a replay per iteration."""
-    iterations = 8
-    cfg = _workload_cfg(workload, tmp_path, iterations if workload == "mnist_mlp" else 100, batch_size=16)
+@pytest.mark.parametrize("workload, extra, phases", [
+    ("mnist_mlp", [], 1),
+    ("gaussian_moments", [], 1),
+    ("mnist_mlp", ["+regulariser=r1", "model.objective.regularisers.r1.interval=2"], 2),  # R1 in every other one
+])
+def test_the_limit_side_records_the_project_iteration_once_per_phase_and_replays_it(workload, extra, phases,
+                                                                                    tmp_path):
+    """Side "limit" (CUDA only) run here with a CPU emulation of CUDA's graph API: the project's ``iteration_step``
+    with real samples drawn on the device inside the recorded iteration, one recording per phase, then a replay per
+    iteration."""
+    iterations = 8 * phases
+    cfg = _workload_cfg(workload, tmp_path, iterations if workload == "mnist_mlp" else 100, batch_size=16,
+                        extra=extra)
     EmulatedGraph.log = []
     result = run_limit(cfg, CPU, iterations, warmup=4, capture=EmulatedGraph)
     warmup = WARMUP_ITERATIONS
-    assert EmulatedGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (iterations - warmup)
+    if phases == 1:
+        assert EmulatedGraph.log == ["eager"] * warmup + ["record"] + ["replay"] * (iterations - warmup)
+    else:  # the phases alternate, each warms up and is recorded on its own calls
+        assert EmulatedGraph.log[:2 * warmup] == ["eager"] * 2 * warmup
+        assert EmulatedGraph.log.count("record") == phases
+        assert EmulatedGraph.log.count("replay") == iterations - phases * warmup
     assert result.seconds_per_iteration > 0 and result.flops_per_iteration > 0
 
 
 def test_set_overrides_reach_every_sides_config(tmp_path):
     root = prepare_mnist(None, tmp_path / "data", generated_images=64)
     cfg = compose_workload("mnist_mlp", root, 16, 10, "cpu", "32-true", 1, tmp_path / "run",
-                           ["model.cuda_graph=true", "model.g_lr=0.001"])
-    assert cfg.model.cuda_graph is True and cfg.model.g_lr == 0.001
+                           ["execution=cuda_graph", "model.g_lr=0.001"])
+    assert cfg.execution.cuda_graph is True and cfg.model.g_lr == 0.001
 
 
 def test_several_precisions_run_side_a_once_each_per_round_paired_with_the_same_other_sides(tmp_path, capsys,
@@ -129,7 +159,7 @@ def test_several_precisions_run_side_a_once_each_per_round_paired_with_the_same_
     """``--precision 32-true bf16-mixed`` (issue 13: bf16 against fp32 in one run): side A runs in each precision
     in every round, interleaved with B; each precision gets a row, both paired with the same B runs, and only the
     fp32 row carries bare (which runs fp32)."""
-    from gan_lightning.bench import __main__ as bench
+    from benchmarks import __main__ as bench
 
     order = []
     real_project, real_original = bench.run_project, bench.run_original

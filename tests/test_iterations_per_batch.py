@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan_lightning.bench.clock import Stopwatch
+from benchmarks.clock import Stopwatch
 from gan_lightning.errors import ConfigError
 from gan_lightning.execution import ExecutionPlan
 from gan_lightning.execution.cuda_graph import WARMUP_ITERATIONS

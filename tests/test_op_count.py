@@ -1,8 +1,8 @@
-"""``python -m gan_lightning.bench.op_count`` counts one iteration's operations by phase: each D update adds the
+"""``python -m benchmarks.op_count`` counts one iteration's operations by phase: each D update adds the
 same number, the batch size changes none, and the command prints the count."""
 from __future__ import annotations
 
-from gan_lightning.bench.op_count import count_iteration, main
+from benchmarks.op_count import count_iteration, main
 
 COMMON = ["data.batch_size=50", "model.g_steps=1", "torch_threads=1"]
 

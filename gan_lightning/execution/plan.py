@@ -51,16 +51,22 @@ class ExecutionPlan(L.Callback):
 
     # ------------------------------------------------------------------------------------------- decisions
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        pl_module.execution = self
+        self.prepare(pl_module, trainer.datamodule)
+
+    def prepare(self, module: L.LightningModule, datamodule=None) -> None:
+        """What is decided before the module is moved to its device (the ``setup`` hook; also called without a
+        Trainer, by the benchmark's bare side): the plan attaches itself as ``module.execution``, puts conv nets in
+        NHWC and shapes the DataModule's batches."""
+        module.execution = self
         # Images in NHWC: the layout oneDNN and cuDNN's tensor-core kernels are fastest in. Here, before the Trainer
         # moves the module (the layout moves with it) and wraps it for DDP (whose buckets take the parameters'
         # strides).
-        has_conv = any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in pl_module.modules())
+        has_conv = any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in module.modules())
         self.nhwc = has_conv if self.channels_last is None else self.channels_last and has_conv
         if self.nhwc:
-            pl_module.to(memory_format=torch.channels_last)
+            module.to(memory_format=torch.channels_last)
         # One loader batch holds the real samples of K iterations of d_steps D updates (gan_lightning.data).
-        self.shape_batches(trainer.datamodule, pl_module.hparams.d_steps)
+        self.shape_batches(datamodule, module.hparams.d_steps)
 
     def shape_batches(self, datamodule, d_steps: int) -> None:
         """Tell the DataModule how many iterations of how many D updates each loader batch feeds. A DataModule of
