@@ -10,13 +10,13 @@ BIN := $(VENV)/bin
 TORCH ?= default
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: train test bench clean-venv gpu-check
+.PHONY: train test bench docs results readme-images clean-venv gpu-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	if [ "$(TORCH)" = cpu ]; then $(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) \
 		'torch>=2.5,<2.15' 'torchvision>=0.20,<0.30'; fi
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $@
 
 train: $(BIN)/.installed
@@ -28,6 +28,25 @@ test: $(BIN)/.installed
 # e.g. make bench ARGS="--workloads gaussian_moments --rounds 1"
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# The documentation site, built as CI builds it: any warning (a broken link, a page left out) fails.
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# The measured figures of docs/ (quality of presets over seeds) and the README's pictures. MNIST_DATA: a folder
+# holding MNIST/raw. Long: mnist_best trains for about 35 minutes on 2 CPU cores. Then python docs/render_results.py.
+MNIST_DATA ?= data
+results: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.quality --out docs/results/quality_ring_sn_gan.json --seeds 0,1,2,3 --threads 1 \
+		experiment=ring_sn_gan
+	$(BIN)/python -m benchmarks.quality --out docs/results/quality_mnist_best.json --seeds 0 --threads 1 \
+		experiment=mnist_best data.data_dir=$(MNIST_DATA)
+	$(BIN)/python docs/render_results.py
+readme-images: $(BIN)/.installed
+	$(BIN)/python -m gan_lightning.sample ckpt=outputs/quality/quality_mnist_best/seed0/checkpoints/last.ckpt \
+		out_dir=docs/images/mnist_best num_images=100
+	$(BIN)/python -m gan_lightning.sample ckpt=outputs/quality/quality_ring_sn_gan/seed0/checkpoints/last.ckpt \
+		out_dir=docs/images/ring_sn_gan num_images=2500
 
 clean-venv:
 	rm -rf $(VENV)

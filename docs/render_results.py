@@ -22,7 +22,7 @@ DOCS = Path(__file__).resolve().parent
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results: (?P=name) -->)", re.S)
 # How each metric is shown: its column title and the format of one value.
 COLUMNS = {
-    "metrics/fid": ("FID ↓", "{:.1f}"), "metrics/kid": ("KID ×1000 ↓", "{:.2f}"),
+    "metrics/fid": ("FID ↓", "{:.1f}"), "metrics/kid": ("KID ↓", "{:.2f}"),
     "metrics/inception_score": ("IS ↑", "{:.2f}"), "metrics/modes": ("modes", "{:.0f}"),
     "metrics/label_accuracy": ("label accuracy", "{:.3f}"),
     "metrics/modes_covered": ("modes covered", "{:.0f}"), "metrics/high_quality_share": ("high quality", "{:.1%}"),
