@@ -64,3 +64,20 @@ def test_a_results_table_shows_each_seed_and_the_mean_with_its_standard_error():
     assert "| 0 | 8 | 50.0% | 10 s |" in table and "| 1 | 6 | 30.0% | 10 s |" in table
     assert "| mean ± s.e. (2 seeds) | 7 ± 1 | 40.0% ± 10.0% | |" in table
     assert "load average 0.0" in renderer.environment_line(environment, {"threads_per_run": 1})
+
+
+def test_the_bad_input_table_is_the_tests_cases_as_the_command_line_answered_them():
+    """docs/checkpoints.md's table is written by docs/gen_bad_input_table.py from tests/test_bad_input.py's cases
+    through the real command line: the same cases in the same order, each refused with exit code 2 and the message
+    the tests expect."""
+    from tests.test_bad_input import BAD_SETTINGS, MORE_BAD_SETTINGS
+
+    page = (REPO / "docs" / "checkpoints.md").read_text()
+    block = page.split("<!-- bad-input-table -->")[1].split("<!-- /bad-input-table -->")[0]
+    rows = [[cell.strip() for cell in line.split(" | ")] for line in block.splitlines() if line.startswith("| `")]
+    cases = [*BAD_SETTINGS, *MORE_BAD_SETTINGS]
+    assert [row[0].strip("|` ") for row in rows] == [" ".join(overrides) for overrides, _ in cases], (
+        "run python docs/gen_bad_input_table.py")
+    for row, (overrides, message) in zip(rows, cases):
+        said = row[2].rstrip("| ").replace("\\|", "|")
+        assert row[1] == "2" and said.startswith("error:") and message in said, (overrides, row)
