@@ -229,6 +229,7 @@ def record_main(args) -> int:
 
 def meta(args) -> dict:
     import torch
+
     import gan_lightning
     pkg = Path(gan_lightning.__file__).resolve().parent
     try:

@@ -151,7 +151,8 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     model.pop("r1_gamma", None), model.pop("gp_lambda", None)
     model["objective"] = {"_target_": "gan_lightning.objective.Objective", "loss": pair or "bce",
                           "g_loss": None if pair else g_loss, "d_loss": None if pair else d_loss,
-                          "real_label": model.pop("real_label", 1.0), "reduction": model.pop("d_loss_reduction", "mean"),
+                          "real_label": model.pop("real_label", 1.0),
+                          "reduction": model.pop("d_loss_reduction", "mean"),
                           "regularisers": regularisers}
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in ("d_steps", "iterations_per_batch")}

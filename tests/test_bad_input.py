@@ -12,7 +12,6 @@ from gan_lightning.preflight import check_model_fits_data
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, run_cli, write_mnist
 
-
 # (overrides, what the one-line error says): docs/gen_bad_input_table.py writes the documented table from these.
 BAD_SETTINGS = [
     (["model.d_steps=0"], "model.d_steps=0: must be an integer >= 1"),

@@ -16,7 +16,8 @@ DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMAND = re.compile(r"^\s*(?:\$ )?python -m (gan_lightning\.(?:train|sample|report))\b(.*)$")
 # Placeholders the docs use for values a reader fills in.
 PLACEHOLDERS = {"<date_time>": "2026-01-01_00-00-00", "<time>": "2026-01-01_00-00-00", "<name>": "run",
-                "<folder with MNIST/raw>": "data", "<its last.ckpt>": "last.ckpt", "experiment=NAME": "experiment=mnist_best"}
+                "<folder with MNIST/raw>": "data", "<its last.ckpt>": "last.ckpt",
+                "experiment=NAME": "experiment=mnist_best"}
 # Commands that use a config the page first tells the reader to write (docs/gan-loop.md's own regulariser).
 NEEDS_THE_READERS_FILE = ("+regulariser=drift",)
 

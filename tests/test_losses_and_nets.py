@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lightning.objective import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from gan_lightning.nets import (
     MLP,
     BatchDiscriminator,
@@ -18,6 +17,7 @@ from gan_lightning.nets import (
     Moments,
     SquaredDeviations,
 )
+from gan_lightning.objective import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 
 
 def test_generator_losses_match_their_formulas():

@@ -53,7 +53,8 @@ class SampleLogger(L.Callback):
     @rank_zero_only
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         every, done = self.every_n_iterations, pl_module.iteration
-        # A batch of execution.iterations_per_batch iterations may pass a multiple of every_n_iterations: log at its end.
+        # A batch of execution.iterations_per_batch iterations may pass a multiple of every_n_iterations: log at
+        # its end.
         if every > 0 and done // every > (done - pl_module.execution.iterations_per_batch) // every:
             self.log_samples(trainer, pl_module)
 

@@ -8,8 +8,9 @@ pass over MNIST (the last incomplete batch is dropped) or ``data.batches_per_epo
 stream (the 1-D Gaussian, the 2-D mixtures); ``trainer.max_epochs`` and ``trainer.limit_train_batches`` therefore
 count iterations.
 
-With ``execution.iterations_per_batch`` = K > 1 (set as the DataModule's ``iterations_per_batch``) one loader batch holds K
-iterations' samples, which the step takes in order, so Lightning's per-batch work is paid once per K iterations. The
+With ``execution.iterations_per_batch`` = K > 1 (the plan calls the DataModule's ``shape_batches``) one loader
+batch holds K iterations' samples, which the step takes in order, so Lightning's per-batch work is paid once per K
+iterations. The
 MNIST order is unchanged (the last incomplete K-iteration batch of an epoch is dropped); a stream draws K iterations'
 samples at once (``data.batches_per_epoch``, still in iterations, must be a multiple of K). ``limit_train_batches``
 and ``trainer.log_every_n_steps`` then count loader batches of K iterations.
