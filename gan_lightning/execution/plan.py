@@ -42,8 +42,8 @@ class ExecutionPlan(L.Callback):
                 "must be true, false or null (NHWC for conv nets)")
         require_int(f"{KEY}.iterations_per_batch", iterations_per_batch)
         self.direct_steps, self.cuda_graph, self.compile_nets = direct_steps, cuda_graph, compile_nets
-        self.channels_last, self.iterations_per_batch, self.check_finite = channels_last, iterations_per_batch, \
-            check_finite
+        self.channels_last, self.iterations_per_batch = channels_last, iterations_per_batch
+        self.check_finite = check_finite
         self.nhwc = False  # the layout decided in setup
         self.update = DirectUpdate(None)  # the update path, decided when training starts
         self.captured: CapturedPhases | None = None
