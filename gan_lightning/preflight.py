@@ -81,8 +81,8 @@ def check_trainer_settings(cfg: DictConfig) -> None:
             "trainer.limit_train_batches", limit, "an integer >= 1 (iterations per epoch) or a fraction in (0, 1]")
     rate = cfg.get("progress_bar_refresh_rate")
     require(is_int(rate) and rate >= 1, "progress_bar_refresh_rate", rate, "must be an integer >= 1")
-    require(isinstance(cfg.get("allow_config_mismatch"), bool), "allow_config_mismatch",
-            cfg.get("allow_config_mismatch"), "must be true or false")
+    for key in ("allow_config_mismatch", "overwrite"):
+        require(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
 
 
 def check_top_level_keys(cfg: DictConfig) -> None:
