@@ -36,10 +36,14 @@ def first_line(err: BaseException) -> str:
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped by SIGTERM (preemption, ``kill``, ``timeout``) or SIGINT (Ctrl+C)."""
+    """The run stopped by SIGTERM (preemption, ``kill``, ``timeout``) or SIGINT (Ctrl+C); ``iteration`` is None when
+    it came before training started."""
 
-    def __init__(self, signal_name: str, iteration: int, checkpoint: str | None) -> None:
+    def __init__(self, signal_name: str, iteration: int | None, checkpoint: str | None) -> None:
         self.signal_name, self.iteration, self.checkpoint = signal_name, iteration, checkpoint
         self.exit_code = 128 + {"SIGINT": 2, "SIGTERM": 15}[signal_name]  # the shell's convention
+        if iteration is None:
+            super().__init__(f"{signal_name} received before training started: nothing was trained")
+            return
         resume = f"resume with ckpt_path={checkpoint}" if checkpoint else "no checkpoint was written by this run"
         super().__init__(f"{signal_name} received: training stopped after iteration {iteration}; {resume}")

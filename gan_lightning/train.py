@@ -35,6 +35,7 @@ from gan_lightning.preflight import (
     prepare_data_early,
 )
 from gan_lightning.run_log import say_where_the_run_went, set_up_run_log
+from gan_lightning.stop_request import sigterm_stops_at_once
 from gan_lightning.threads import torch_threads
 
 
@@ -77,6 +78,27 @@ def _build(node: DictConfig, what: str, **kwargs):
 
 
 def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, float]:
+    try:
+        with sigterm_stops_at_once():  # checks and data reading can take a while: a stop request ends them at once
+            model, datamodule, trainer = _set_up(cfg, extra_callbacks)
+    except SIGTERMException as err:
+        raise TrainingInterrupted("SIGTERM", None, None) from err
+    except KeyboardInterrupt as err:
+        raise TrainingInterrupted("SIGINT", None, None) from err
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except SIGTERMException as err:  # raised at the next batch end, or at once in the image metrics
+        raise TrainingInterrupted("SIGTERM", model.iteration, saved_checkpoint(trainer)) from err
+    except SystemExit as err:  # Lightning turns Ctrl+C (SIGINT) into sys.exit(1) after its own clean-up
+        if not trainer.interrupted:
+            raise
+        raise TrainingInterrupted("SIGINT", model.iteration, saved_checkpoint(trainer)) from err
+    return final_metrics(trainer)  # quality metrics come from rank zero's callbacks
+
+
+def _set_up(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> tuple[L.LightningModule, L.LightningDataModule,
+                                                                            L.Trainer]:
+    """Check the config and build the GAN, the data (read and checked now) and the Trainer with its callbacks."""
     model_name, data_name = _choice("model"), _choice("data")
     check_config(cfg, data_name)
     require(is_int(cfg.get("seed")) and cfg.seed >= 0, "seed", cfg.get("seed"), "must be an integer >= 0")
@@ -113,15 +135,7 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> dict[str, 
                    f"= {hparams['global_batch_size']}")
     if logger:
         logger.log_hyperparams(hparams)
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    except SIGTERMException as err:  # Lightning stops at the next batch end with SystemExit(0)
-        raise TrainingInterrupted("SIGTERM", model.iteration, saved_checkpoint(trainer)) from err
-    except SystemExit as err:  # Lightning turns Ctrl+C (SIGINT) into sys.exit(1) after its own clean-up
-        if not trainer.interrupted:
-            raise
-        raise TrainingInterrupted("SIGINT", model.iteration, saved_checkpoint(trainer)) from err
-    return final_metrics(trainer)  # quality metrics come from rank zero's callbacks
+    return model, datamodule, trainer
 
 
 @rank_zero_only

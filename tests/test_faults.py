@@ -4,18 +4,21 @@ matches an uninterrupted run; a failing sweep job leaves the others' results; ch
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from gan_lightning.checkpoint import AtomicCheckpointIO
 from gan_lightning.errors import ConfigError
 from gan_lightning.finite_watch import all_finite, finite
 from gan_lightning.gan import GAN
 from gan_lightning.report import report
+from gan_lightning.stop_request import sigterm_stops_at_once
 from gan_lightning.train import train
 from tests.conftest import compose_cfg, event_accumulator, run_cli, start_cli, sweep_jobs, wait_or_dump_stacks
 
@@ -241,3 +244,44 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(path, weights_only=False) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_image_metrics_train_their_classifier_stops_within_seconds(tmp_path, mnist_dir):
+    """Measuring comes after the epoch's checkpoint, and a stop request ends it at once: status interrupted, the
+    checkpoint named, exit 143 (not minutes of measuring that a scheduler's SIGKILL would end with nothing)."""
+    run_dir = tmp_path / "run"
+    victim = start_cli(["data=mnist", f"data.data_dir={mnist_dir}", "data.batch_size=32", "trainer.max_epochs=1",
+                        "trainer.enable_progress_bar=false", "callbacks.samples.every_n_iterations=0",
+                        "callbacks.image_metrics.every_n_epochs=1", "callbacks.image_metrics.classifier_epochs=100000",
+                        f"callbacks.image_metrics.cache_dir={tmp_path / 'cache'}", "torch_threads=1",
+                        f"hydra.run.dir={run_dir}"], tmp_path)
+    log = run_dir / "train.log"
+    deadline = time.monotonic() + 120
+    while victim.poll() is None and time.monotonic() < deadline and (
+            not log.exists() or "Training the feature classifier" not in log.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    stopped_at = time.monotonic()
+    victim.send_signal(signal.SIGTERM)
+    wait_or_dump_stacks(victim, 30, "SIGTERM")
+    assert time.monotonic() - stopped_at < 10
+    stderr = victim.stderr.read()
+    assert victim.returncode == 143, stderr[-2000:]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+        f"error: SIGTERM received: training stopped after iteration 3; resume with ckpt_path={last}"]
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["status"] == "interrupted" and Path(summary["checkpoint"]) == last
+    assert torch.load(last, weights_only=True)["gan_iteration"] == 3
+
+
+def test_sigterm_outside_the_loop_raises_at_once_and_the_previous_handler_comes_back():
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    with pytest.raises(SIGTERMException), sigterm_stops_at_once():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # long work: interrupted, not waited for
+    assert time.monotonic() - started < 5 and signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(SIGTERMException), sigterm_stops_at_once(already_requested=True):
+        pytest.fail("a stop requested before the block must not run it")

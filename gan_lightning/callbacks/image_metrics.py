@@ -12,6 +12,7 @@ from gan_lightning.errors import is_int, require, require_int
 from gan_lightning.metrics.classifier import load_or_train
 from gan_lightning.metrics.image_quality import image_quality, inception_fid
 from gan_lightning.sampling import balanced_labels, generate_many
+from gan_lightning.stop_request import sigterm_stops_at_once
 
 
 class ImageMetrics(L.Callback):
@@ -42,6 +43,7 @@ class ImageMetrics(L.Callback):
         self._classifier = None
         self._real: torch.Tensor | None = None
         self._measured_at: int | None = None
+        self._due = False  # an epoch end asked for a measurement, made once its checkpoint is written
 
     def _prepare(self, trainer: L.Trainer) -> bool:
         images = getattr(trainer.datamodule, "images", None)  # an image DataModule's (N, C, H, W) training split
@@ -59,8 +61,15 @@ class ImageMetrics(L.Callback):
             self._real = to_model_range(images[pick])
         return True
 
-    @torch.no_grad()
     def measure(self, trainer: L.Trainer, pl_module) -> None:
+        """Measure now, stopping at once on SIGTERM (minutes of work, the first time with the classifier's
+        training, which Lightning would not interrupt)."""
+        self._due = False
+        with sigterm_stops_at_once(already_requested=trainer.received_sigterm):
+            self._measure(trainer, pl_module)
+
+    @torch.no_grad()
+    def _measure(self, trainer: L.Trainer, pl_module) -> None:
         if pl_module.iteration == self._measured_at or not self._prepare(trainer):
             return
         self._measured_at = pl_module.iteration
@@ -79,9 +88,16 @@ class ImageMetrics(L.Callback):
         rank_zero_info("Image metrics at iteration {}: {}".format(
             pl_module.iteration, ", ".join(f"{k}={v:.4g}" for k, v in scores.items())))
 
+    # An epoch's measurement is made after its checkpoint (Lightning runs checkpoint callbacks last at an epoch's
+    # end): at the next epoch's start, or at the end of training. A stop while measuring then loses no training.
     @rank_zero_only
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self.every_n_epochs > 0 and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self._due = True
+
+    @rank_zero_only
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self._due:
             self.measure(trainer, pl_module)
 
     @rank_zero_only
