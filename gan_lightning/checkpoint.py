@@ -11,6 +11,7 @@ a pickled object that would run code is refused), and a stored config is instant
 """
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -24,7 +25,7 @@ from hydra.utils import get_class, instantiate
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.errors import ConfigError, first_line
+from gan_lightning.errors import ConfigError, NoSpaceLeft, first_line
 from gan_lightning.objective import Objective, Regulariser
 
 CONFIG_KEY = "gan_config"
@@ -45,7 +46,8 @@ ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer, Objective, Regul
 # ----------------------------------------------------------------------------------------------------- writing
 class AtomicCheckpointIO(TorchCheckpointIO):
     """A kill (even SIGKILL) during a save leaves the previous ``last.ckpt`` intact, never a truncated file:
-    write beside the target, fsync, then rename (atomic on POSIX within one filesystem)."""
+    write beside the target, fsync, then rename (atomic on POSIX within one filesystem). A full disk is said in
+    one line (``NoSpaceLeft``), not as torch's writer's traceback."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         path = Path(path)
@@ -57,13 +59,46 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as err:
             Path(tmp).unlink(missing_ok=True)
+            if _out_of_space(err, path.parent):
+                previous = f"the previous checkpoint {path} is intact" if path.is_file() else "no earlier checkpoint"
+                where = _mount_point(path.parent)
+                raise NoSpaceLeft(f"no space left on {where} while writing {path}; {previous}") from err
             raise
 
     def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         """Lightning's own loads (resuming) read tensors and plain data only, whatever the caller asked."""
         return read_checkpoint(path, map_location=map_location or "cpu")
+
+
+# Below this many free bytes a failed write is put down to a full disk: torch's zip writer reports it as
+# "file write failed" or "unexpected pos", without the errno.
+FULL_BELOW_BYTES = 64 * 2**20
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged process may still write in ``folder``'s filesystem."""
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def _out_of_space(err: BaseException, folder: Path) -> bool:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if not isinstance(err, (OSError, RuntimeError)):
+        return False
+    try:
+        return free_bytes(folder) < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.absolute()
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
 
 
 def experiment_config(cfg: DictConfig) -> dict[str, Any]:

@@ -35,6 +35,10 @@ def first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
+class NoSpaceLeft(OSError):
+    """A file could not be written because its filesystem is full (or the user's quota is spent)."""
+
+
 class TrainingInterrupted(Exception):
     """The run stopped by SIGTERM (preemption, ``kill``, ``timeout``) or SIGINT (Ctrl+C); ``iteration`` is None when
     it came before training started."""

@@ -22,7 +22,7 @@ from gan_lightning.callbacks import HparamsWithFinalMetrics, RunProgressBar, fin
 from gan_lightning.checkpoint import RunConfigInCheckpoint, experiment_config, saved_checkpoint
 from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.data import IDXError, MNISTNotFoundError
-from gan_lightning.errors import ConfigError, TrainingInterrupted, is_int, require
+from gan_lightning.errors import ConfigError, NoSpaceLeft, TrainingInterrupted, is_int, require
 from gan_lightning.execution import ExecutionPlan
 from gan_lightning.preflight import (
     check_config,
@@ -143,10 +143,14 @@ def _write_run_summary(output_dir: str, summary: dict) -> None:
     """``metrics.json`` in the run folder: status, final metrics or the error, and the command-line overrides."""
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     path = Path(output_dir) / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({**summary, "overrides": overrides}, indent=2))
-    os.replace(tmp, path)  # a kill while writing leaves the previous file, never half of one
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({**summary, "overrides": overrides}, indent=2))
+        os.replace(tmp, path)  # a kill while writing leaves the previous file, never half of one
+    except OSError as err:  # e.g. the disk that a checkpoint has just filled: say so, keep the run's own error
+        tmp.unlink(missing_ok=True)
+        print(f"error: could not write {path} ({err.strerror or err})", file=sys.stderr)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
@@ -166,7 +170,7 @@ def main(cfg: DictConfig) -> float | None:
             _write_run_summary(cfg.paths.output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}"})
         if not isinstance(err, INPUT_ERRORS):  # it trained: what it wrote is worth a look
             say_where_the_run_went(cfg.paths.output_dir)
-        if isinstance(err, (*INPUT_ERRORS, FloatingPointError)):  # one clear message instead of a traceback
+        if isinstance(err, (*INPUT_ERRORS, FloatingPointError, NoSpaceLeft)):  # one line instead of a traceback
             if in_multirun():  # Hydra records the failed job, runs the others, prints this line, exits non-zero
                 raise JobFailed(f"error: {err}") from err
             print(f"error: {err}", file=sys.stderr)

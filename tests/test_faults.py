@@ -285,3 +285,27 @@ def test_sigterm_outside_the_loop_raises_at_once_and_the_previous_handler_comes_
     assert time.monotonic() - started < 5 and signal.getsignal(signal.SIGTERM) is before
     with pytest.raises(SIGTERMException), sigterm_stops_at_once(already_requested=True):
         pytest.fail("a stop requested before the block must not run it")
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """torch's zip writer says "unexpected pos" when the disk fills up; the user hears which disk and file, and
+    that the last checkpoint still holds."""
+    from gan_lightning import checkpoint as checkpoint_module
+    from gan_lightning.errors import NoSpaceLeft
+
+    io, path = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"gan_iteration": 5}, path)
+
+    def disk_fills_up(obj, f) -> None:
+        f.write(b"PK" * 100)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 8256 vs 8150")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", disk_fills_up)
+    monkeypatch.setattr(checkpoint_module, "free_bytes", lambda folder: 4096)
+    with pytest.raises(NoSpaceLeft) as err:
+        io.save_checkpoint({"gan_iteration": 10}, path)
+    mount = checkpoint_module._mount_point(path.parent)
+    assert str(err.value) == f"no space left on {mount} while writing {path}; the previous checkpoint {path} is intact"
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"gan_iteration": 5}
+    assert list(path.parent.iterdir()) == [path]  # no partial file left beside it
