@@ -118,10 +118,15 @@ class RunConfigInCheckpoint(L.Callback):
 
 
 def saved_checkpoint(trainer: L.Trainer) -> str | None:
-    """The checkpoint this run last wrote and that exists (the epoch-end ``last.ckpt``), or None."""
+    """The checkpoint to resume this run from: the last one its checkpoint callback wrote into its own folder, else
+    the one it resumed from, or None. (A path stored inside a resumed file is never trusted: a crafted file could
+    name any path there.)"""
     callback = trainer.checkpoint_callback
-    path = (callback.last_model_path or callback.best_model_path) if callback is not None else ""
-    return path if path and Path(path).is_file() else None
+    written = (callback.last_model_path or callback.best_model_path) if callback is not None else ""
+    if written and callback.dirpath and Path(written).is_file() and Path(written).parent == Path(callback.dirpath):
+        return written
+    resumed_from = getattr(trainer, "ckpt_path", None)
+    return str(resumed_from) if resumed_from and Path(resumed_from).is_file() else None
 
 
 # ----------------------------------------------------------------------------------------------------- reading
@@ -239,9 +244,97 @@ def load_gan(path: str | Path, device: str | torch.device = "cpu", key: str = "c
     if not isinstance(model_config, dict):
         raise ConfigError(f"{key}={path}: its stored config has no model")
     check_stored_targets({"model": model_config}, path, key)  # only the model is instantiated
-    model = instantiate(model_config)
+    try:
+        model = instantiate(model_config)
+    except Exception as err:
+        raise ConfigError(f"{key}={path}: its stored config does not build a GAN ({first_line(err)})") from err
+    check_fits_model(checkpoint, model, path, key)
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval()
+
+
+def what_is_there(path: str | Path) -> str | None:
+    """Why ``path`` is not a checkpoint file to read, or None when it is a regular file (or a link to one)."""
+    path = Path(path)
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        return f"a broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return "a folder, not a checkpoint file"
+    if path.exists():
+        kinds = ((path.is_char_device, "a character device"), (path.is_block_device, "a block device"),
+                 (path.is_fifo, "a named pipe"), (path.is_socket, "a socket"))
+        kind = next((name for test, name in kinds if test()), "not a regular file")
+        link = f" (the symbolic link leads to {path.resolve()})" if path.is_symlink() else ""
+        return f"{kind}, not a checkpoint file{link}"
+    return "no such checkpoint file"
+
+
+def _non_finite(value: Any) -> bool:
+    return torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+
+
+def check_fits_model(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | Path, key: str,
+                     resuming: bool = False) -> None:
+    """Refuse, in one line naming the first problem, a checkpoint that would not load into ``model`` (the GAN the
+    config builds) or would load non-finite values: every weight present, of the model's shape and finite; to
+    resume, also the two optimizers' state (each moment of its parameter's shape, finite) and the GAN's counters."""
+    where = f"{key}={path}"
+    weights = checkpoint.get("state_dict")
+    if not isinstance(weights, dict):
+        raise ConfigError(f"{where}: has no state_dict (the weights); not a checkpoint of a training run")
+    expected = model.state_dict()
+    missing = [name for name in expected if name not in weights]
+    unexpected = [name for name in weights if name not in expected]
+    if missing or unexpected:
+        first = (f"lacks {missing[0]}" if missing else f"has {unexpected[0]}, which the model has not")
+        raise ConfigError(f"{where}: its weights are not this model's: it {first} ({len(missing)} missing, "
+                          f"{len(unexpected)} unexpected)")
+    for name, value in weights.items():
+        if not torch.is_tensor(value) or value.shape != expected[name].shape:
+            shape = list(value.shape) if torch.is_tensor(value) else type(value).__name__
+            raise ConfigError(f"{where}: state_dict.{name} has shape {shape} but the model's is "
+                              f"{list(expected[name].shape)}")
+        if _non_finite(value):
+            raise ConfigError(f"{where}: state_dict.{name} holds non-finite values (NaN or inf): refused")
+    if not resuming:
+        return
+    rng = checkpoint.get("gan_rng", {})
+    cpu_rng = rng.get("cpu") if isinstance(rng, dict) else None
+    if "gan_rng" in checkpoint and not (torch.is_tensor(cpu_rng) and cpu_rng.dtype == torch.uint8
+                                        and cpu_rng.shape == torch.get_rng_state().shape):
+        raise ConfigError(f"{where}: gan_rng is not a saved random-number generator state")
+    iteration = checkpoint.get("gan_iteration", 0)
+    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+        raise ConfigError(f"{where}: gan_iteration={iteration!r} is not an iteration count")
+    states = checkpoint.get("optimizer_states")
+    nets = (model.generator, model.discriminator)
+    if not isinstance(states, list) or len(states) != len(nets):
+        found = f"{len(states)}" if isinstance(states, list) else "none"
+        raise ConfigError(f"{where}: cannot resume: it holds {found} optimizer states, the GAN has {len(nets)} "
+                          "(G's and D's); a weights-only file can be sampled from, not resumed")
+    for k, (state, net, who) in enumerate(zip(states, nets, "GD")):
+        params = list(net.parameters())
+        try:
+            indices = [i for group in state["param_groups"] for i in group["params"]]
+            per_param = state["state"]
+        except (TypeError, KeyError) as err:
+            raise ConfigError(f"{where}: optimizer_states[{k}] ({who}) is not an optimizer's state") from err
+        if len(indices) != len(params):
+            raise ConfigError(f"{where}: optimizer_states[{k}] ({who}) has {len(indices)} parameters, the model's "
+                              f"{who} has {len(params)}")
+        for index, moments in per_param.items():
+            if not isinstance(moments, dict) or index not in indices:
+                raise ConfigError(f"{where}: optimizer_states[{k}] ({who}) has state for an unknown parameter {index}")
+            param = params[indices.index(index)]
+            for moment, value in moments.items():
+                if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
+                    raise ConfigError(f"{where}: optimizer_states[{k}].state[{index}].{moment} ({who}) has shape "
+                                      f"{list(value.shape)} but its parameter's is {list(param.shape)}")
+                if _non_finite(value):
+                    raise ConfigError(f"{where}: optimizer_states[{k}].state[{index}].{moment} ({who}) holds "
+                                      "non-finite values (NaN or inf): refused")
 
 
 # --------------------------------------------------------------------------------------------------- comparing

@@ -17,7 +17,13 @@ from hydra.utils import get_class, get_method, instantiate
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.checkpoint import check_resume_matches, iter_targets, read_checkpoint
+from gan_lightning.checkpoint import (
+    check_fits_model,
+    check_resume_matches,
+    iter_targets,
+    read_checkpoint,
+    what_is_there,
+)
 from gan_lightning.compose import CONFIG_DIR
 from gan_lightning.errors import ConfigError, is_int, is_number, require
 
@@ -40,12 +46,21 @@ def check_config(cfg: DictConfig, data_name: str) -> None:
         why = why_not_creatable(Path(folder))
         if why is not None:
             raise ConfigError(f"{key}={folder}: cannot write there ({why})")
-    if cfg.get("ckpt_path") is not None:
-        if not Path(cfg.ckpt_path).is_file():
-            raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file")
-        checkpoint = read_checkpoint(cfg.ckpt_path, "ckpt_path")  # also with allow_config_mismatch: never unsafe
-        if not cfg.get("allow_config_mismatch"):
-            check_resume_matches(checkpoint, cfg.ckpt_path, cfg)
+
+
+def check_resume(cfg: DictConfig, model) -> None:
+    """A checkpoint to resume (``ckpt_path``) is a readable, safe checkpoint of the same config (unless
+    ``allow_config_mismatch``) whose every tensor fits the GAN the config builds and is finite."""
+    path = cfg.get("ckpt_path")
+    if path is None:
+        return
+    why = what_is_there(path)
+    if why is not None:
+        raise ConfigError(f"ckpt_path={path}: {why}")
+    checkpoint = read_checkpoint(path, "ckpt_path")  # also with allow_config_mismatch: never unsafe
+    if not cfg.get("allow_config_mismatch"):
+        check_resume_matches(checkpoint, path, cfg)
+    check_fits_model(checkpoint, model, path, "ckpt_path", resuming=True)
 
 
 def check_targets(cfg: DictConfig) -> None:

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import save_image
 
-from gan_lightning.checkpoint import load_gan
+from gan_lightning.checkpoint import load_gan, what_is_there
 from gan_lightning.errors import ConfigError, first_line, is_int, require, require_int
 from gan_lightning.figures import density_figure, image_grid, scatter_figure
 from gan_lightning.sampling import class_rows, generate_many
@@ -79,7 +79,8 @@ def parse(argv: list[str]) -> DictConfig:
     except RuntimeError as err:
         raise ConfigError(f"device={cfg.device}: not a torch device (cpu, cuda, cuda:1, ...)") from err
     require(device.type != "cuda" or torch.cuda.is_available(), "device", cfg.device, "no CUDA GPU is available")
-    require(Path(cfg.ckpt).is_file(), "ckpt", cfg.ckpt, "no such checkpoint file")
+    why = what_is_there(cfg.ckpt)
+    require(why is None, "ckpt", cfg.ckpt, why)
     return cfg
 
 

@@ -30,6 +30,7 @@ from gan_lightning.preflight import (
     check_memory,
     check_model_fits_data,
     check_precision,
+    check_resume,
     check_trainer,
     in_multirun,
     prepare_data_early,
@@ -109,6 +110,7 @@ def _set_up(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> tuple[L.L
     L.seed_everything(cfg.seed, workers=True)
     # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
     model = _build(cfg.model, f"model={model_name} cannot be built for data={data_name}")
+    check_resume(cfg, model)
     execution: ExecutionPlan = _build(cfg.execution, f"execution={_choice('execution')}")
     check_precision(model, cfg.trainer.get("precision"))
     datamodule = _build(cfg.data, f"data={data_name}")
