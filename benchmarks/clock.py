@@ -78,9 +78,18 @@ class TickEachIteration(L.Callback):
         self.tick(pl_module.execution.iterations_per_batch)
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
-    """Measured FLOP/s of a large square matmul on ``device`` (best of ``repeats``), with the current threads."""
-    n = 8192 if device.type == "cuda" else 2048
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5,
+                min_seconds: float = 0.05) -> float:
+    """Measured FLOP/s of a large square matmul on ``device`` (best of ``repeats``), with the current threads. The
+    size doubles from 256 up to 8192 (GPU) or 2048 (CPU) until one product takes ``min_seconds``: a dtype the CPU
+    has no kernels for (bf16 without AVX512-BF16 or AMX: 12 s for one 2048 product) is measured small."""
+    n, cap = 256, 8192 if device.type == "cuda" else 2048
+    while n < cap and _best_product_seconds(n, device, dtype, repeats=1) < min_seconds:
+        n *= 2
+    return 2 * n**3 / _best_product_seconds(n, device, dtype, repeats)
+
+
+def _best_product_seconds(n: int, device: torch.device, dtype: torch.dtype, repeats: int) -> float:
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     torch.mm(a, b)  # warm-up: kernels, caches, thread pool
@@ -91,4 +100,4 @@ def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeat
         torch.mm(a, b)
         synchronize(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+    return best
