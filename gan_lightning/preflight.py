@@ -25,7 +25,7 @@ from gan_lightning.checkpoint import (
     what_is_there,
 )
 from gan_lightning.compose import CONFIG_DIR
-from gan_lightning.errors import ConfigError, is_int, is_number, require
+from gan_lightning.errors import ConfigError, first_line, is_int, is_number, require
 
 # Config groups that become top-level keys of the composed config.
 CONFIG_GROUPS = {"data", "model", "trainer", "execution", "callbacks", "logger"}
@@ -61,6 +61,23 @@ def check_resume(cfg: DictConfig, model) -> None:
     if not cfg.get("allow_config_mismatch"):
         check_resume_matches(checkpoint, path, cfg)
     check_fits_model(checkpoint, model, path, "ckpt_path", resuming=True)
+    check_something_left_to_train(checkpoint, path, cfg)
+
+
+def check_something_left_to_train(checkpoint: dict, path, cfg: DictConfig) -> None:
+    """Resuming a run that already reached max_epochs or max_steps would end at once, as if it had trained."""
+    try:  # checkpoints are written at epoch ends: the epochs it processed are the epochs it completed
+        epochs = int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError, ValueError):
+        epochs = None
+    steps = checkpoint.get("global_step")
+    max_epochs, max_steps = OmegaConf.select(cfg, "trainer.max_epochs"), OmegaConf.select(cfg, "trainer.max_steps")
+    if epochs is not None and max_epochs not in (None, -1) and epochs >= max_epochs:
+        raise ConfigError(f"ckpt_path={path}: its run already trained {epochs} epoch(s), trainer.max_epochs="
+                          f"{max_epochs}: nothing left to train; resume with trainer.max_epochs > {epochs}")
+    if is_int(steps) and max_steps not in (None, -1) and steps >= max_steps:
+        raise ConfigError(f"ckpt_path={path}: its run already made {steps} optimizer steps, trainer.max_steps="
+                          f"{max_steps}: nothing left to train; resume with trainer.max_steps > {steps}")
 
 
 def check_targets(cfg: DictConfig) -> None:
@@ -86,18 +103,45 @@ def check_data_settings(cfg: DictConfig, data_name: str) -> None:
 
 
 def check_trainer_settings(cfg: DictConfig) -> None:
-    """The loop lengths, which Lightning's Trainer accepts unchecked and fails on only once training runs."""
+    """The loop lengths, which Lightning's Trainer accepts unchecked and fails on only once training runs, and
+    Trainer settings that do nothing, or fail late, with a GAN that steps its own optimizers."""
     for key, minimum in (("max_epochs", -1), ("max_steps", -1), ("log_every_n_steps", 0)):
         value = OmegaConf.select(cfg, f"trainer.{key}")
         require(value is None or (is_int(value) and value >= minimum), f"trainer.{key}", value,
                 f"must be an integer >= {minimum}")
+    for key in ("max_epochs", "max_steps"):
+        require(OmegaConf.select(cfg, f"trainer.{key}") != 0, f"trainer.{key}", 0, "nothing would be trained")
+    require(OmegaConf.select(cfg, "trainer.log_every_n_steps") != 0 or not cfg.get("logger"),
+            "trainer.log_every_n_steps", 0, "no training curve would be written; use >= 1 (or logger=null to "
+            "train without a logger)")
     limit = OmegaConf.select(cfg, "trainer.limit_train_batches")
     require(limit is None or (is_int(limit) and limit >= 1) or (is_number(limit) and 0 < limit <= 1),
             "trainer.limit_train_batches", limit, "an integer >= 1 (iterations per epoch) or a fraction in (0, 1]")
+    # The GAN steps its optimizers itself (manual optimization), where Lightning neither clips nor accumulates.
+    clip = OmegaConf.select(cfg, "trainer.gradient_clip_val")
+    require(clip in (None, 0), "trainer.gradient_clip_val", clip,
+            f"the GAN clips its own gradients: use model.grad_clip_norm={clip}")
+    accumulate = OmegaConf.select(cfg, "trainer.accumulate_grad_batches")
+    require(accumulate in (None, 1), "trainer.accumulate_grad_batches", accumulate,
+            "the GAN steps G and D itself every iteration; a larger data.batch_size is the way to more samples "
+            "per update")
     rate = cfg.get("progress_bar_refresh_rate")
     require(is_int(rate) and rate >= 1, "progress_bar_refresh_rate", rate, "must be an integer >= 1")
     for key in ("allow_config_mismatch", "overwrite"):
         require(isinstance(cfg.get(key), bool), key, cfg.get(key), "must be true or false")
+
+
+def check_optimizers(cfg: DictConfig, model) -> None:
+    """Build G's and D's optimizers once now: torch checks their settings (betas, eps, ...) only when they are
+    built, which Lightning does after training has started."""
+    for who, net, lr in (("g", model.generator, model.hparams.g_lr), ("d", model.discriminator, model.hparams.d_lr)):
+        try:
+            getattr(model, f"{who}_optimizer")(net.parameters(), lr=lr)
+        except Exception as err:
+            node = OmegaConf.to_container(cfg.model[f"{who}_optimizer"], resolve=True)
+            settings = ", ".join(f"{k}={v}" for k, v in node.items() if not k.startswith("_"))
+            raise ConfigError(f"model.{who}_optimizer ({node.get('_target_')}{', ' + settings if settings else ''}): "
+                              f"{first_line(err)}") from err
 
 
 def check_top_level_keys(cfg: DictConfig) -> None:
@@ -121,8 +165,14 @@ def _output_folders(cfg: DictConfig):
 def why_not_creatable(folder: Path) -> str | None:
     """Why ``folder`` cannot be created or written, judged from its nearest existing ancestor (nothing is made)."""
     path = folder.absolute()
-    while not path.exists():
-        path = path.parent
+    too_long = [part for part in path.parts if len(part.encode()) > 255]
+    if too_long:  # the filesystem's limit on one name (os.stat would raise "File name too long")
+        return f"a folder name of {len(too_long[0].encode())} bytes; names stop at 255"
+    try:
+        while not path.exists():
+            path = path.parent
+    except OSError as err:
+        return err.strerror or str(err)
     if not path.is_dir():
         return f"{path} is a file"
     if not os.access(path, os.W_OK | os.X_OK):

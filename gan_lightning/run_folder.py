@@ -2,9 +2,11 @@
 of the process, and refused when it already holds another run's results.
 
 The lock is an ``flock`` on ``<folder>/.run.lock``: the kernel releases it when its process ends, however it ends,
-so a dead run's leftover lock file never blocks a new run. A folder that holds a finished or dead run's files is
-refused unless the new run resumes a checkpoint from it (``ckpt_path=<folder>/checkpoints/last.ckpt``) or asks to
-replace it (``overwrite=true``, which deletes that run's files first, and only those).
+so a dead run's leftover lock file never blocks a new run. A folder that holds a finished or dead run's results
+(summary, checkpoints, TensorBoard files) is refused unless the new run resumes a checkpoint from it
+(``ckpt_path=<folder>/checkpoints/last.ckpt``) or asks to replace it (``overwrite=true``, which deletes that run's
+files first, and only those). What a run refused before training leaves (Hydra's config copies and log) is replaced
+without asking.
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ import socket
 from pathlib import Path
 
 LOCK_NAME = ".run.lock"
-# What a run writes into its folder (Hydra's config copies and log, the project's summary, Lightning's
-# checkpoints and TensorBoard's files), and the temporary files of atomic writes.
-RUN_FILES = (".hydra", "train.log", "metrics.json", ".metrics.json.tmp", "checkpoints", "hparams.yaml",
-             "multirun.yaml", "events.out.tfevents.*", ".write-probe-*", LOCK_NAME)
+# What a run writes into its folder: its results (the project's summary, Lightning's checkpoints, TensorBoard's
+# files; a sweep's record) and what any started run leaves (Hydra's config copies and log, temporary files).
+RESULT_FILES = ("metrics.json", "checkpoints", "hparams.yaml", "events.out.tfevents.*", "multirun.yaml")
+RUN_FILES = (*RESULT_FILES, ".hydra", "train.log", ".metrics.json.tmp", ".write-probe-*", LOCK_NAME)
 
 _held: list = []  # the open lock files of this process: closing one would release its lock
 
@@ -27,9 +29,9 @@ class FolderTaken(Exception):
     """The folder is held by a live run, or holds files that are not this run's to replace."""
 
 
-def _run_files(folder: Path, sweep: bool) -> list[Path]:
+def _run_files(folder: Path, sweep: bool, patterns=RUN_FILES) -> list[Path]:
     """The files of a run in ``folder``; in a sweep's folder also its jobs' folders (those holding Hydra's files)."""
-    files = {p for pattern in RUN_FILES for p in folder.glob(pattern)}
+    files = {p for pattern in patterns for p in folder.glob(pattern)}
     if sweep:
         files |= {p for p in folder.iterdir() if p.is_dir() and (p / ".hydra").is_dir()}
     return sorted(files)
@@ -61,13 +63,13 @@ def claim(folder: Path, key: str, resuming: bool = False, overwrite: bool = Fals
         if others:
             raise FolderTaken(f"{key}={folder}: holds files that no run wrote (e.g. {others[0].name}); a run folder "
                               "must be new, empty, or a previous run's")
-        previous = [p for p in run_files if p.name != LOCK_NAME]
-        if previous and not resuming:
-            if not overwrite:
-                raise FolderTaken(f"{key}={folder}: holds another run's results ({previous[0].name}, ...); resume it "
-                                  f"with ckpt_path={folder}/checkpoints/last.ckpt, choose another folder, or set "
-                                  "overwrite=true to delete them")
-            for path in previous:
+        results = _run_files(folder, sweep, RESULT_FILES)
+        if results and not resuming and not overwrite:
+            raise FolderTaken(f"{key}={folder}: holds another run's results ({results[0].name}, ...); resume it "
+                              f"with ckpt_path={folder}/checkpoints/last.ckpt, choose another folder, or set "
+                              "overwrite=true to delete them")
+        if not resuming:  # what is left is replaced: a refused run's log must not run on into this run's
+            for path in (p for p in run_files if p.name != LOCK_NAME):
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     except BaseException:
         handle.close()

@@ -29,6 +29,7 @@ from gan_lightning.preflight import (
     check_labels,
     check_memory,
     check_model_fits_data,
+    check_optimizers,
     check_precision,
     check_resume,
     check_trainer,
@@ -110,6 +111,7 @@ def _set_up(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> tuple[L.L
     L.seed_everything(cfg.seed, workers=True)
     # nets refuse shapes they cannot build (e.g. DCGAN on 1-D samples)
     model = _build(cfg.model, f"model={model_name} cannot be built for data={data_name}")
+    check_optimizers(cfg, model)
     check_resume(cfg, model)
     execution: ExecutionPlan = _build(cfg.execution, f"execution={_choice('execution')}")
     check_precision(model, cfg.trainer.get("precision"))

@@ -101,6 +101,17 @@ MORE_BAD_SETTINGS = [
     (["execution.channels_last=maybe"], "execution.channels_last=maybe: must be true, false or null"),
     (["execution.check_finite=null"], "execution.check_finite=None: must be true or false"),
     (["callbacks.checkpoint.min_interval_s=-1"], "callbacks.checkpoint.min_interval_s=-1: seconds between"),
+    (["data=ring", "model.g_optimizer.betas=[2,0]"],
+     "model.g_optimizer (torch.optim.Adam, fused=True, betas=[2, 0]): Invalid beta parameter at index 0: 2"),
+    (["data=ring", "+model.d_optimizer.eps=-1"],
+     "model.d_optimizer (torch.optim.Adam, fused=True, betas=[0.5, 0.999], eps=-1): Invalid epsilon value: -1"),
+    (["+trainer.gradient_clip_val=1"], "trainer.gradient_clip_val=1: the GAN clips its own gradients: use "
+                                       "model.grad_clip_norm=1"),
+    (["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2: the GAN steps G and D itself"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0: nothing would be trained"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0: nothing would be trained"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0: no training curve would be written"),
+    (["overwrite=maybe"], "overwrite=maybe: must be true or false"),
 ]
 
 
@@ -209,7 +220,7 @@ def test_command_line_reports_one_line_and_exits_nonzero(tmp_path):
     assert len(errors) == 1 and "model.d_steps=0: must be an integer >= 1" in errors[0]
     assert "Traceback" not in result.stderr
     # Nothing is written but Hydra's record of the config and the log.
-    assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "train.log"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", ".run.lock", "train.log"]
 
     unknown = run_cli(["model=nonexistent", f"hydra.run.dir={run_dir}"], tmp_path)
     assert unknown.returncode != 0 and "Could not find 'model/nonexistent'" in unknown.stderr
@@ -234,9 +245,12 @@ def test_bad_input_through_the_command_line_is_one_line_before_training(tmp_path
         ([f"hydra.run.dir={blocker}/run"], f"hydra.run.dir={blocker}/run: cannot create the run folder there"),
         ([f"callbacks.checkpoint.dirpath={blocker}/ckpts"], f"callbacks.checkpoint.dirpath={blocker}/ckpts: cannot "
                                                              "write there"),
+        (["data=ring", "model.g_optimizer.betas=[2,0]"], "Invalid beta parameter at index 0: 2"),
+        ([f"hydra.run.dir={tmp_path / ('x' * 300)}"], "cannot create the run folder there (a folder name of 300 bytes"),
+        (["+trainer.gradient_clip_val=1"], "use model.grad_clip_norm=1"),
     ]
-    for overrides, message in cases:
-        run_dir = tmp_path / "run" / str(len(message))
+    for number, (overrides, message) in enumerate(cases):
+        run_dir = tmp_path / "run" / str(number)
         if not any(o.startswith("hydra.run.dir") for o in overrides):
             overrides = [*overrides, f"hydra.run.dir={run_dir}"]
         result = run_cli(overrides, tmp_path)

@@ -60,14 +60,17 @@ def test_two_runs_in_one_folder_never_mix_their_files(tmp_path):
     """The second run into a finished run's folder is refused before Hydra writes anything; overwrite=true then
     replaces the first run's files with its own; a resume from the folder's checkpoint continues it in place."""
     run_dir = tmp_path / "run"
+    refused = run_cli([*QUICK, "model.d_steps=0", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert refused.returncode == 2  # leaves Hydra's files, no results: the corrected command may use the folder
     first = run_cli([*QUICK, f"hydra.run.dir={run_dir}"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "d_steps=0" not in (run_dir / "train.log").read_text() + (run_dir / ".hydra" / "overrides.yaml").read_text()
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != LOCK_NAME}
 
     second = run_cli([*QUICK, "data=ring", f"hydra.run.dir={run_dir}"], tmp_path)
     assert second.returncode == 2
     assert second.stderr.strip().splitlines() == [
-        f"error: hydra.run.dir={run_dir}: holds another run's results (.hydra, ...); resume it with "
+        f"error: hydra.run.dir={run_dir}: holds another run's results (checkpoints, ...); resume it with "
         f"ckpt_path={run_dir}/checkpoints/last.ckpt, choose another folder, or set overwrite=true to delete them"]
     assert {p: p.read_bytes() for p in before} == before  # not one byte of the first run touched
 

@@ -106,8 +106,11 @@ class ExecutionPlan(L.Callback):
                 why_graph = "recorded as a CUDA graph per phase after a few eager iterations, then replayed"
             else:
                 why_graph = f"eager, not a CUDA graph ({reason})"
+        layout = "NHWC" if self.nhwc else "default"
+        if self.channels_last and not self.nhwc:
+            layout += f" ({KEY}.channels_last=true changes nothing: the nets have no 2-D convolutions)"
         rank_zero_info(f"Execution: {self.update.name} updates ({why_path}); nets {why_nets}; iteration {why_graph}; "
-                       f"{'NHWC' if self.nhwc else 'default'} layout; {self.iterations_per_batch} iteration(s) per "
+                       f"{layout} layout; {self.iterations_per_batch} iteration(s) per "
                        f"batch; finiteness {'checked' if self.check_finite else 'not checked'}")
 
     # ----------------------------------------------------------------------------------- what the GAN calls
