@@ -129,3 +129,14 @@ def test_the_commands_refuse_a_nan_checkpoint_with_one_line(good_checkpoint, tmp
                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert sampled.returncode == 2 and sampled.stderr.count("\n") == 1 and "holds non-finite values" in sampled.stderr
     assert not (tmp_path / "samples").exists()
+
+
+def test_resuming_a_run_that_already_finished_says_nothing_is_left_to_train(good_checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match=rf"ckpt_path={good_checkpoint}: its run already trained 1 epoch\(s\), "
+                                          r"trainer.max_epochs=1: nothing left to train; resume with "
+                                          r"trainer.max_epochs > 1"):
+        train(compose_cfg(tmp_path / "resume", [*RUN, "trainer.max_epochs=1", f"ckpt_path={good_checkpoint}"]))
+    steps = torch.load(good_checkpoint, weights_only=True)["global_step"]
+    with pytest.raises(ConfigError, match=rf"already made {steps} optimizer steps, trainer.max_steps={steps}"):
+        train(compose_cfg(tmp_path / "resume", [*RUN, "trainer.max_epochs=5", f"trainer.max_steps={steps}",
+                                                f"ckpt_path={good_checkpoint}"]))
