@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +20,7 @@ from gan_lightning.data import (
     read_idx,
 )
 from gan_lightning.data.idx import write_idx
+from gan_lightning.train import train
 from tests.conftest import compose_cfg, write_mnist
 
 
@@ -46,12 +48,31 @@ def test_mnist_reads_idx_files_and_scales_to_minus_one_one(tmp_path, gz):
     assert torch.all(scaled[0] == -1.0) and torch.all(scaled[1] == 1.0)
 
 
-def test_mnist_prefers_raw_file_over_gz(tmp_path):
-    root = write_mnist(tmp_path, n=10, gz=True, seed=1)
-    write_mnist(tmp_path, n=20, gz=False, seed=2)
-    dm = MNISTDataModule(data_dir=str(root), batch_size=8, download=False)
-    dm.setup("fit")
-    assert len(dm.images) == 20
+def test_mnist_raw_and_gz_side_by_side_must_hold_the_same_data(tmp_path, caplog):
+    """torchvision's download leaves both, identical: read (and said). Different ones are refused: a run on either
+    would leave the user unsure which data it trained on."""
+    root = write_mnist(tmp_path, n=20, gz=True, seed=1)
+    write_mnist(tmp_path, n=20, gz=False, seed=1)
+    raw = root / "MNIST" / "raw"
+    with caplog.at_level(logging.INFO):
+        MNISTDataModule(data_dir=str(root), batch_size=8, download=False).setup("fit")
+    assert f"Reading {raw / 'train-images-idx3-ubyte'} (train-images-idx3-ubyte.gz next to it holds the same data)" \
+        in caplog.messages
+
+    write_mnist(tmp_path, n=10, gz=False, seed=2)
+    with pytest.raises(IDXError) as err:
+        MNISTDataModule(data_dir=str(root), batch_size=8, download=False).setup("fit")
+    assert str(err.value) == (
+        f"{raw / 'train-images-idx3-ubyte'} and train-images-idx3-ubyte.gz next to it hold different data "
+        "(7,856 vs 15,696 bytes once decompressed): delete or move the one you do not want to train on")
+
+    labels = read_idx(raw / "train-labels-idx1-ubyte.gz")
+    labels[3] = (labels[3] + 1) % 10
+    write_mnist(tmp_path, n=20, gz=False, seed=1)
+    write_idx(raw / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(IDXError, match=r"train-labels-idx1-ubyte and train-labels-idx1-ubyte.gz next to it hold "
+                                       r"different data \(same size, first difference at byte 11\)"):
+        MNISTDataModule(data_dir=str(root), batch_size=8, download=False).setup("fit")
 
 
 def test_mnist_missing_without_download_names_the_files(tmp_path):
@@ -185,3 +206,123 @@ def test_mnist_is_kept_on_the_training_device_and_batches_are_cut_there(tmp_path
     batches = list(dm.train_dataloader())
     assert len(batches) == 5
     assert all(images.device == labels.device == meta and images.shape == (8, 1, 28, 28) for images, labels in batches)
+
+
+def _mnist_files(tmp_path, n: int = 20):
+    """A data folder with good raw IDX files of ``n`` digits, and its train images and labels files."""
+    root = write_mnist(tmp_path / "data", n=n, gz=False)
+    raw = root / "MNIST" / "raw"
+    return root, raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+
+
+def _read_error(root) -> str:
+    """The message of the IDXError that reading the train split raises (as train() reads it: before training)."""
+    with pytest.raises(IDXError) as err:
+        MNISTDataModule(data_dir=str(root), batch_size=4, download=False).setup("fit")
+    return str(err.value)
+
+
+def test_mnist_labels_outside_0_to_9_are_refused_when_read(tmp_path):
+    """A label 12 used to pass the reading and crash the conditional GAN's nn.Embedding mid-training."""
+    root, _, labels_file = _mnist_files(tmp_path)
+    labels = read_idx(labels_file)
+    labels[5], labels[17] = 12, 255
+    write_idx(labels_file, labels)
+    assert _read_error(root) == (f"{labels_file}: label 12 at position 5 (counting from 0) is not a class 0-9 "
+                                 "(2 such labels in all)")
+    labels[17] = 9
+    write_idx(labels_file, labels)
+    assert _read_error(root).endswith("label 12 at position 5 (counting from 0) is not a class 0-9")
+
+
+def test_mnist_bad_labels_stop_a_conditional_run_before_training(tmp_path):
+    root, _, labels_file = _mnist_files(tmp_path, n=64)
+    labels = read_idx(labels_file)
+    labels[0] = 10
+    write_idx(labels_file, labels)
+    cfg = compose_cfg(tmp_path / "run", ["experiment=mnist_cgan", f"data.data_dir={root}", "data.batch_size=8"])
+    with pytest.raises(IDXError, match=r"train-labels-idx1-ubyte: label 10 at position 0 "):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def _with_type_byte(path, type_byte: int, itemsize: int = 1) -> None:
+    """Rewrite an unsigned-byte IDX file with another type byte; with ``itemsize`` > 1 each value is widened so
+    that the length fits the new type (a well-formed IDX file of another type)."""
+    data = bytearray(path.read_bytes())
+    header = 4 + 4 * data[3]
+    data[2] = type_byte
+    body = b"".join(v.to_bytes(itemsize, "big") for v in data[header:]) if itemsize > 1 else data[header:]
+    path.write_bytes(bytes(data[:header]) + body)
+
+
+def test_mnist_wrong_idx_type_byte_says_what_was_found_and_what_is_expected(tmp_path):
+    """It used to say "expected uint8 images of shape (N, 28, 28), got (20, 28, 28)"."""
+    root, images_file, labels_file = _mnist_files(tmp_path)
+    _with_type_byte(images_file, 0x0D, itemsize=4)  # a well-formed float32 IDX file
+    expected = f"{images_file}: IDX type byte 0x0d (float32) but MNIST images are unsigned bytes (0x08)"
+    assert _read_error(root) == expected
+
+    # Only the type byte corrupted: said as such, not as a length that does not fit the header.
+    root, images_file, labels_file = _mnist_files(tmp_path)
+    _with_type_byte(images_file, 0x0D)
+    assert _read_error(root) == expected
+
+    root, images_file, labels_file = _mnist_files(tmp_path)
+    _with_type_byte(labels_file, 0x0C, itemsize=4)
+    assert _read_error(root) == f"{labels_file}: IDX type byte 0x0c (int32) but MNIST labels are unsigned bytes (0x08)"
+
+
+def _corrupt_gzip(path) -> None:
+    """A .gz whose header is fine but whose deflate stream is broken (zlib's own error, not an OSError)."""
+    write_idx(path, (torch.arange(20 * 28 * 28) % 7).to(torch.uint8).view(20, 28, 28))  # compressible
+    data = bytearray(path.read_bytes())
+    data[25:35] = bytes(b ^ 0xFF for b in data[25:35])
+    path.write_bytes(bytes(data))
+
+
+def _header_count(path, count: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[4:8] = count.to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+# How a corrupt or unusual file is broken, and the end of the one-line message naming it.
+CORRUPT_FILES = {
+    "count in the header": (lambda images, labels: _header_count(images, 21),
+                            "images: 15,696 bytes, but the header's shape (21, 28, 28) needs 16,480 bytes"),
+    "fewer labels": (lambda images, labels: write_idx(labels, read_idx(labels)[:19]),
+                     "labels: 19 labels, but train-images-idx3-ubyte holds 20 images"),
+    "27x28 images": (lambda images, labels: write_idx(images, torch.zeros(20, 27, 28, dtype=torch.uint8)),
+                     "images: header shape (20, 27, 28), but MNIST images are (N, 28, 28)"),
+    "labels and images swapped": (lambda images, labels: write_idx(images, read_idx(labels)),
+                                  "images: header shape (20,) (a labels file?), but MNIST images are (N, 28, 28)"),
+    "labels of two dimensions": (lambda images, labels: write_idx(labels, torch.zeros(20, 1, dtype=torch.uint8)),
+                                 "labels: header shape (20, 1), but MNIST labels are (N,): one per image"),
+    "no images": (lambda images, labels: (write_idx(images, torch.zeros(0, 28, 28, dtype=torch.uint8)),
+                                          write_idx(labels, torch.zeros(0, dtype=torch.uint8))),
+                  "images: holds no images (header shape (0, 28, 28))"),
+    "empty file": (lambda images, labels: images.write_bytes(b""), "images: empty file (0 bytes)"),
+    "header cut short": (lambda images, labels: images.write_bytes(b"\x00\x00\x08"),
+                         "images: not an IDX file (magic number 000008)"),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPT_FILES)
+def test_mnist_corrupt_files_are_refused_with_one_line_naming_the_file(tmp_path, case):
+    root, images_file, labels_file = _mnist_files(tmp_path)
+    corrupt, message = CORRUPT_FILES[case]
+    corrupt(images_file, labels_file)
+    said = _read_error(root)
+    kind, end = message.split(": ", 1)
+    assert said == f"{images_file if kind == 'images' else labels_file}: {end}"
+
+
+def test_mnist_gz_that_is_not_gzip_or_is_corrupt_is_refused_with_one_line(tmp_path):
+    root = write_mnist(tmp_path / "data", n=20, gz=True)
+    images_gz = root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    images_gz.write_bytes(b"not gzip at all")
+    assert _read_error(root) == f"{images_gz}: cannot read (Not a gzipped file (b'no'))"
+
+    _corrupt_gzip(images_gz)
+    assert _read_error(root).startswith(f"{images_gz}: cannot read (Error -3 while decompressing data: ")

@@ -5,10 +5,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from gan_lightning.data.batches import to_model_range
-from gan_lightning.data.idx import IDXError, read_idx, write_idx
+from gan_lightning.data.idx import UNSIGNED_BYTE, IDXError, decode_idx, read_bytes, write_idx
 from gan_lightning.errors import require, require_int
 
 SPLITS = {
@@ -40,6 +42,58 @@ def find_idx_file(raw_dir: Path, name: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def read_idx_bytes(raw_dir: Path, name: str) -> tuple[bytes, Path] | None:
+    """The (decompressed) bytes of ``name`` or ``name.gz`` and the file read; None when neither is there.
+
+    When both are there they must hold the same bytes (torchvision's download leaves both, identical): if they
+    differ, the user could not know which one a run trained on, so neither is chosen."""
+    raw, gz = raw_dir / name, raw_dir / f"{name}.gz"
+    found = [p for p in (raw, gz) if p.is_file()]
+    if not found:
+        return None
+    data = read_bytes(found[0])
+    if len(found) == 2:
+        other = read_bytes(gz)
+        if data != other:
+            raise IDXError(f"{raw} and {gz.name} next to it hold different data ({_difference(data, other)}): "
+                           "delete or move the one you do not want to train on")
+        rank_zero_info(f"Reading {raw} ({gz.name} next to it holds the same data)")
+    return data, found[0]
+
+
+def _difference(a: bytes, b: bytes) -> str:
+    """Where two byte strings first differ, in words."""
+    if len(a) != len(b):
+        return f"{len(a):,} vs {len(b):,} bytes once decompressed"
+    first = int(np.flatnonzero(np.frombuffer(a, np.uint8) != np.frombuffer(b, np.uint8))[0])
+    return f"same size, first difference at byte {first:,}"
+
+
+def check_images(images: torch.Tensor, path: Path) -> None:
+    """N >= 1 images of 28x28 pixels (the unsigned-byte type is checked when decoding)."""
+    if images.dim() != 3 or tuple(images.shape[1:]) != IMAGE_SHAPE[1:]:
+        hint = " (a labels file?)" if images.dim() == 1 else ""
+        raise IDXError(f"{path}: header shape {tuple(images.shape)}{hint}, but MNIST images are (N, 28, 28)")
+    if len(images) == 0:
+        raise IDXError(f"{path}: holds no images (header shape {tuple(images.shape)})")
+
+
+def check_labels(labels: torch.Tensor, path: Path, images_path: Path, num_images: int, num_classes: int) -> None:
+    """One label per image, each a class 0 .. num_classes - 1: a larger one would only fail in the middle of
+    training, as an index error in a conditional GAN's embedding or the image metrics' classifier."""
+    if labels.dim() != 1:
+        hint = " (an images file?)" if labels.dim() == 3 else ""
+        raise IDXError(f"{path}: header shape {tuple(labels.shape)}{hint}, but MNIST labels are (N,): one per image")
+    if len(labels) != num_images:
+        raise IDXError(f"{path}: {len(labels):,} labels, but {images_path.name} holds {num_images:,} images")
+    bad = (labels >= num_classes).nonzero().flatten()  # unsigned bytes: none is negative
+    if len(bad):
+        first = int(bad[0])
+        more = f" ({len(bad):,} such labels in all)" if len(bad) > 1 else ""
+        raise IDXError(f"{path}: label {int(labels[first])} at position {first:,} (counting from 0) is not a class "
+                       f"0-{num_classes - 1}{more}")
 
 
 def missing_message(raw_dir: Path, split: str, reason: str) -> str:
@@ -97,8 +151,10 @@ class MNISTDataModule(L.LightningDataModule):
 
     The whole split (47 MB as uint8) is decoded once and kept on the training device; batches are cut from it there
     (``ResidentBatches``), as ``gan_lightning.data`` describes (the last incomplete batch of an epoch is dropped).
-    Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``); when missing they are downloaded with
-    torchvision if ``download`` is set and the network allows; otherwise ``MNISTNotFoundError`` says what goes where.
+    Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``; when both are there they must hold the same
+    data); when missing they are downloaded with torchvision if ``download`` is set and the network allows; otherwise
+    ``MNISTNotFoundError`` says what goes where. A file that does not hold 28x28 unsigned-byte images, or one label
+    0-9 per image, raises ``IDXError`` naming it when the split is read.
     Every batch carries the labels: a conditional GAN (``model.num_classes``) uses them, the others ignore them.
     """
 
@@ -183,14 +239,14 @@ class MNISTDataModule(L.LightningDataModule):
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(uint8 images (N, 1, 28, 28), int64 labels) of a split, checked; None when its files are absent."""
-        images_path, labels_path = (find_idx_file(self.raw_dir, name) for name in SPLITS[split])
-        if images_path is None or labels_path is None:
+        images_file, labels_file = (read_idx_bytes(self.raw_dir, name) for name in SPLITS[split])
+        if images_file is None or labels_file is None:
             return None
-        images, labels = read_idx(images_path), read_idx(labels_path)
-        if images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != IMAGE_SHAPE[1:]:
-            raise IDXError(f"{images_path}: expected uint8 images of shape (N, 28, 28), got {tuple(images.shape)}")
-        if labels.dim() != 1 or len(labels) != len(images):
-            raise IDXError(f"{labels_path}: {tuple(labels.shape)} labels for {len(images)} images")
+        (images_data, images_path), (labels_data, labels_path) = images_file, labels_file
+        images = decode_idx(images_data, images_path, UNSIGNED_BYTE, "MNIST images")
+        check_images(images, images_path)
+        labels = decode_idx(labels_data, labels_path, UNSIGNED_BYTE, "MNIST labels")
+        check_labels(labels, labels_path, images_path, len(images), self.num_classes)
         return images.unsqueeze(1), labels.long()
 
     def train_dataloader(self) -> ResidentBatches:
