@@ -3,11 +3,13 @@
 Rebuilds the GAN from the config stored in the checkpoint, draws num_images latents from seed and writes a PNG
 grid (images), a histogram (1-D samples) or a scatter plot (2-D samples) to out_dir; with num_samples=N it also
 saves N samples as a tensor file (torch.load gives an (N, ...) float tensor in the data's range). Uses the EMA
-generator when the checkpoint has one. A conditional GAN's grid has one row per class, or, with label=K, holds
-only class K (so do the N samples; without it they cycle through the classes).
+generator when the checkpoint has one. A conditional GAN's grid has one row per class (8 each by default), or,
+with label=K, holds only class K (so do the N samples; without it they cycle through the classes).
 """
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -18,15 +20,26 @@ from torchvision.utils import save_image
 from gan_lightning.checkpoint import load_gan, what_is_there
 from gan_lightning.errors import ConfigError, first_line, is_int, require, require_int
 from gan_lightning.figures import density_figure, image_grid, scatter_figure
+from gan_lightning.preflight import why_not_creatable
 from gan_lightning.sampling import class_rows, generate_many
+
+# A grid of more images is no longer a picture to look at (100 x 100 MNIST digits are 3,002 pixels square); more
+# samples go to a tensor file (num_samples=N).
+MAX_GRID_IMAGES = 10_000
+# The samples are held in memory as float32, briefly twice while their chunks are joined: a share well under RAM.
+MEMORY_SHARE = 0.4
+# Drawn 1000 at a time: ten million take over a minute even for a 1-D Gaussian's tiny G on a CPU (a billion: hours).
+MAX_SAMPLES = 10_000_000
 
 # Every setting: its default and what it does (``--help`` prints this table).
 SETTINGS = {
     "ckpt": ("???", "the checkpoint to sample from (required), e.g. outputs/<name>/<time>/checkpoints/last.ckpt"),
-    "num_images": (64, "samples in the picture: a grid of images, or the points of a 1-D histogram or 2-D scatter"),
+    "num_images": (None, "images in the grid (at most 10000) or points in the plot (null: 64; a conditional GAN: a row "
+                         "of 8 per class)"),
     "nrow": (None, "images per grid row (null: a square grid; a conditional GAN: one row per class)"),
     "seed": (0, "seeds the latents: the same seed draws the same samples"),
-    "num_samples": (0, "N > 0: also save N samples as a tensor file (torch.load: an (N, ...) float tensor)"),
+    "num_samples": (0, "N > 0: also save N samples (at most 10000000) as a tensor file (torch.load: an (N, ...) "
+                       "float tensor)"),
     "out_dir": (None, "the folder to write to (null: samples/ in the checkpoint's run folder)"),
     "use_ema": (True, "draw from the EMA generator when the checkpoint has one"),
     "device": ("cpu", "the torch device to generate on: cpu, cuda, cuda:1, ..."),
@@ -67,7 +80,8 @@ def parse(argv: list[str]) -> DictConfig:
         raise ConfigError(f"{' '.join(argv)}: {first_line(err)}; settings: {', '.join(DEFAULTS)}") from err
     require(OmegaConf.is_missing(cfg, "ckpt") is False, "ckpt", "???",
             "required: the checkpoint to sample from (--help: every setting)")
-    require_int("num_images", cfg.num_images)
+    require(cfg.num_images is None or (is_int(cfg.num_images) and cfg.num_images >= 1), "num_images",
+            cfg.num_images, "must be an integer >= 1 (or null: rows of 8)")
     require_int("num_samples", cfg.num_samples, minimum=0)
     require(is_int(cfg.seed), "seed", cfg.seed, "must be an integer")
     require(cfg.nrow is None or (is_int(cfg.nrow) and cfg.nrow >= 1), "nrow", cfg.nrow, "must be an integer >= 1")
@@ -84,20 +98,59 @@ def parse(argv: list[str]) -> DictConfig:
     return cfg
 
 
+def output_folder(cfg: DictConfig) -> Path:
+    """out_dir (default: samples/ in the checkpoint's run folder), checked but not yet made."""
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.ckpt).resolve().parent.parent / "samples"
+    why = why_not_creatable(out_dir)
+    require(why is None, "out_dir", out_dir, f"cannot write there ({why})")
+    return out_dir
+
+
+def default_num_images(classes: int, label: int | None) -> int:
+    """Full rows of 8: one row per class when a conditional GAN draws every class, else an 8 x 8 grid."""
+    return classes * 8 if classes and label is None else 64
+
+
+def check_sizes(cfg: DictConfig, sample_shape: tuple[int, ...]) -> None:
+    """Refuse before drawing what would fill the memory (or take hours) and a grid too large to look at."""
+    values = math.prod(sample_shape)
+    needed = (cfg.num_images + cfg.num_samples) * values * 4  # float32, all held at once
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    key = "num_samples" if cfg.num_samples > cfg.num_images else "num_images"  # the one to lower
+    gib = 2**30
+    require(needed <= MEMORY_SHARE * ram, key, cfg[key],
+            f"{cfg.num_images + cfg.num_samples} samples of {values} values need about {needed / gib:.1f} GiB of "
+            f"memory, over the limit of {MEMORY_SHARE * ram / gib:.1f} GiB ({MEMORY_SHARE:.0%} of this machine's "
+            f"{ram / gib:.1f} GiB); draw fewer")
+    for count in ("num_images", "num_samples"):
+        require(cfg[count] <= MAX_SAMPLES, count, cfg[count], f"at most {MAX_SAMPLES} samples a call (drawn 1000 "
+                "at a time, that many take minutes already); draw more in several calls with other seeds")
+    if len(sample_shape) == 3 and cfg.num_images > MAX_GRID_IMAGES:
+        side, (_, height, width) = math.isqrt(MAX_GRID_IMAGES), sample_shape
+        raise ConfigError(f"num_images={cfg.num_images}: a grid holds at most {MAX_GRID_IMAGES} images ({side} x {side}"
+                          f": {side * (height + 2) + 2} x {side * (width + 2) + 2} pixels here); save more samples "
+                          f"with num_samples={cfg.num_images}")
+
+
 def main(argv: list[str] | None = None) -> list[Path]:
     argv = sys.argv[1:] if argv is None else list(argv)
     if {"-h", "--help"} & set(argv):
         print(usage())
         return []
     cfg = parse(argv)
+    out_dir = output_folder(cfg)
     model = load_gan(cfg.ckpt, cfg.device)
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.ckpt).resolve().parent.parent / "samples"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     classes = model.hparams.get("num_classes", 0)
     require(cfg.label is None or cfg.label < classes, "label", cfg.label,
             f"the checkpoint's GAN has classes 0 to {classes - 1}" if classes else
             "the checkpoint's GAN is not conditional (model.num_classes = 0)")
+    cfg.num_images = cfg.num_images or default_num_images(classes, cfg.label)
+    check_sizes(cfg, tuple(generate_many(model, 1, cfg.seed, cfg.use_ema).shape[1:]))  # one sample for its shape
+    try:  # every check passed: only now is anything made
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # what the check cannot see, e.g. /proc, which tells root that it is writable
+        raise ConfigError(f"out_dir={out_dir}: cannot write there ({err.strerror or err})") from err
+    written = []
     nrow, grid_labels = cfg.nrow, None
     if classes and cfg.label is None:  # one row per class
         grid_labels, per_row = class_rows(cfg.num_images, classes)

@@ -17,7 +17,7 @@ from tests.conftest import REPO, compose_cfg, event_accumulator, run_cli
 
 TRAIN_EXAMPLES = ["python -m gan_lightning.train experiment=mnist_dcgan", "-m model.g_lr=", "ckpt_path=",
                   "trainer=gpu", "--cfg job"]
-SAMPLE_SETTINGS = ["ckpt=PATH", "num_images=64", "nrow=null", "seed=0", "num_samples=0", "out_dir=null",
+SAMPLE_SETTINGS = ["ckpt=PATH", "num_images=null", "nrow=null", "seed=0", "num_samples=0", "out_dir=null",
                    "use_ema=true", "device=cpu", "label=null"]
 
 
