@@ -40,7 +40,7 @@ def load_jobs(sweep_dir: Path) -> list[dict]:
         job = {"job": job_dir.name.split("_", 1)[0], "overrides": {}, "status": "incomplete", "metrics": {},
                "error": ""}
         try:
-            overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+            overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text(encoding="utf-8")) or []
             job["overrides"] = dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o)
         except (OSError, yaml.YAMLError) as err:
             job["status"], job["error"] = "unreadable", f".hydra/overrides.yaml: {first_line(err)}"
@@ -82,13 +82,21 @@ def ranking_metric(sweep_dir: Path, jobs: list[dict], requested: str | None) -> 
     multirun = sweep_dir / "multirun.yaml"
     if multirun.is_file():
         try:
-            optimized = (yaml.safe_load(multirun.read_text()) or {}).get("optimized_metric")
+            optimized = (yaml.safe_load(multirun.read_text(encoding="utf-8")) or {}).get("optimized_metric")
         except (OSError, yaml.YAMLError, AttributeError):
             optimized = None
         if optimized:
             return optimized
     measured = {key for job in jobs for key in job["metrics"]}
     return next((m for m in PREFERRED_METRICS if m in measured), None)
+
+
+def check_metric(jobs: list[dict], requested: str | None) -> None:
+    """A ``--metric`` that no job measured would rank nothing (a typo). Unchecked while no job has measured anything
+    yet: the report then lists the failures, which is what is needed."""
+    measured = sorted({key for job in jobs for key in job["metrics"]})
+    if requested and measured and requested not in measured:
+        raise ConfigError(f"--metric={requested}: no job measured it; the jobs have {', '.join(measured)}")
 
 
 def build_table(jobs: list[dict], metric: str | None, maximize: bool) -> tuple[list[str], list[list[str]], list[str]]:
@@ -182,13 +190,14 @@ def report(sweep_dir: Path, metric: str | None = None, maximize: bool = False) -
     jobs = load_jobs(sweep_dir)
     if not jobs:
         raise ConfigError(f"{sweep_dir}: no jobs (folders with .hydra/) in it")
+    check_metric(jobs, metric)
     metric = ranking_metric(sweep_dir, jobs, metric)
     header, rows, notes = build_table(jobs, metric, maximize)
     direction = "highest" if maximize else "lowest"
     title = f"Sweep {sweep_dir}: {len(jobs)} jobs" + (f", ranked by {metric} ({direction} first)" if metric else "")
     text = "\n\n".join([title, markdown(header, rows), *(["Failures:\n" + "\n".join(notes)] if notes else [])])
-    (sweep_dir / "report.md").write_text(text + "\n")
-    with open(sweep_dir / "report.csv", "w", newline="") as f:
+    (sweep_dir / "report.md").write_text(text + "\n", encoding="utf-8")  # Hydra writes the overrides in UTF-8
+    with open(sweep_dir / "report.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([header, *rows])
     swept = [h for h in header[2:] if not h.startswith(("metrics/", "train/"))]
     if metric:
@@ -208,6 +217,9 @@ def command_line() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Swept values can be any text ("+name=naïve"): on a terminal that cannot show it, print \xef, do not fail.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     args = command_line().parse_args(argv)
     try:
         print(report(args.sweep_dir, args.metric, args.maximize))

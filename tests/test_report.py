@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from gan_lightning.report import main, report
+from tests.conftest import REPO
 
 
 def _job(sweep: Path, name: str, overrides: list[str], w1: float | None, status: str = "ok") -> None:
     (sweep / name / ".hydra").mkdir(parents=True)
-    (sweep / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    # As Hydra writes it: UTF-8, non-ASCII text as it is
+    (sweep / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True),
+                                                           encoding="utf-8")
     summary = {"status": status, "metrics": {} if w1 is None else {"metrics/w1": w1}, "overrides": overrides}
     (sweep / name / "metrics.json").write_text(json.dumps(summary))
 
@@ -50,3 +56,26 @@ def test_damaged_job_files_are_marked_not_fatal(tmp_path, capsys):
     assert "| 1 | UNREADABLE |" in out and "job 1: metrics.json:" in out
     assert "| 2 | UNREADABLE |" in out and "job 2: .hydra/overrides.yaml:" in out
     assert "| 0 | ok |" in out
+
+
+def _report_command(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gan_lightning.report", *args], capture_output=True, text=True,
+                          encoding="utf-8", timeout=120, env={**os.environ, "PYTHONPATH": str(REPO), **env})
+
+
+def test_non_ascii_swept_values_are_escaped_on_a_terminal_that_cannot_show_them(tmp_path):
+    for i, name in enumerate(["naïve ü", "plain"]):
+        _job(tmp_path, f"{i}_x", [f"+name={name}"], 0.1 * (i + 1))
+    result = _report_command([str(tmp_path)], PYTHONIOENCODING="ascii")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| 0 | ok | na\\xefve \\xfc | 0.1 |" in result.stdout
+    assert "| 0 | ok | naïve ü | 0.1 |" in (tmp_path / "report.md").read_text(encoding="utf-8")  # the file keeps it
+
+
+def test_a_metric_no_job_measured_is_refused_naming_those_they_have(tmp_path):
+    for i in range(2):
+        _job(tmp_path, f"{i}_x", [f"model.g_lr={i + 1}e-4"], 0.1)
+    result = _report_command([str(tmp_path), "--metric", "metrics/fdi"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "error: --metric=metrics/fdi: no job measured it; the jobs have metrics/w1\n"
+    assert not any(tmp_path.glob("report.*"))
