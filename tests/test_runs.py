@@ -1,11 +1,14 @@
 """Whole runs as a user starts them: resume from last.ckpt, and a Hydra multirun sweep from the command line."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from gan_lightning import SWEPT_KEYS_VARIABLE, _sweep_job_dir
 from gan_lightning.callbacks import RunProgressBar
 from gan_lightning.compose import compose_config
 from gan_lightning.train import train
@@ -115,6 +118,23 @@ def test_a_sweep_over_models_keeps_one_folder_named_by_the_swept_choice(tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
     assert sorted(p.name for p in sweep_jobs(sweep).values()) == ["0_model@gaussian_raw", "1_model@gaussian_fast"]
+
+
+@pytest.mark.parametrize(("override", "folder"), [
+    ("model.g_lr=0.0002", "1_model.g_lr@0.0002"),
+    ('+name="naïve ü"', "1_+name@naïve_ü"),  # quotes dropped, the space replaced, letters of any alphabet kept
+    ("+name='$HOME; ls *.ckpt | tee (x) <y> & z?'", "1_+name@_HOME__ls__.ckpt___tee__x___y____z_"),
+    ("+name=a\\ b", "1_+name@a__b"),  # Hydra's escaped space
+    ("+name=" + "雪" * 110, "1_+name@" + "雪" * 30 + "~"),  # 3 bytes a letter: cut by bytes, the rest hashed
+])
+def test_a_sweep_job_folder_pastes_into_a_shell_unquoted(monkeypatch, override, folder):
+    """The job folder is printed in ``tensorboard --logdir <folder>``: it must come out of a shell as it went in."""
+    monkeypatch.setenv(SWEPT_KEYS_VARIABLE, f"{override.split('=')[0].lstrip('+')},data")
+    root = OmegaConf.create({"hydra": {"overrides": {"task": ["trainer=cpu", override]}, "job": {"num": 1}}})
+    name = _sweep_job_dir(_root_=root)
+    assert (name.startswith(folder) if folder.endswith("~") else name == folder) and len(name.encode()) <= 120
+    echoed = subprocess.run(["bash", "-c", f"printf %s {name}"], capture_output=True, text=True, check=True)
+    assert echoed.stdout == name
 
 
 def test_trainer_default_keeps_the_synthetic_datas_tiny_nets_on_the_cpu(tmp_path):
