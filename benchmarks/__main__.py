@@ -28,6 +28,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,9 @@ from benchmarks.sides import (
     run_original,
     run_project,
 )
+from gan_lightning.data.idx import IDXError
+from gan_lightning.data.mnist import SPLITS, find_idx_file
+from gan_lightning.errors import ConfigError
 from gan_lightning.execution.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 
@@ -96,6 +100,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--gaussian-iterations {args.gaussian_iterations}: up to 100, or a multiple of 100 "
                      "(gaussian_moments runs whole epochs of 100 iterations)")
     return args
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """A --data-dir without MNIST's files is said in one line now, before any benchmark work starts."""
+    if data_dir is None:
+        return
+    if not Path(data_dir).is_dir():
+        raise ConfigError(f"--data-dir={data_dir}: {'not a folder' if Path(data_dir).exists() else 'no such folder'} "
+                          "(give the folder that holds MNIST/raw, or leave it out for generated digits)")
+    source = Path(data_dir) / "MNIST" / "raw"
+    missing = [name for names in SPLITS.values() for name in names if find_idx_file(source, name) is None]
+    if missing:
+        raise ConfigError(f"--data-dir={data_dir}: {source} has no {', '.join(missing)} (raw or .gz); the benchmark "
+                          "needs MNIST's train and test files")
 
 
 def _median_min_max(values: list[float]) -> tuple[float, float, float]:
@@ -211,6 +229,7 @@ def describe_device(device: torch.device) -> str:
 
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
+    check_data_dir(args.data_dir)
     if "32-true" not in args.precisions and "bare" in args.sides:
         args.sides.remove("bare")  # the bare loop runs fp32: A - bare would not be the framework's cost
     if args.race:
@@ -233,7 +252,10 @@ def main(argv=None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mnist = any(w.startswith("mnist") for w in args.workloads)
-        mnist_root = prepare_mnist(args.data_dir, tmp / "data") if mnist else None
+        try:
+            mnist_root = prepare_mnist(args.data_dir, tmp / "data") if mnist else None
+        except IDXError as err:  # a damaged file: its message names it
+            raise ConfigError(f"--data-dir={args.data_dir}: {err}") from err
         for workload in args.workloads:
             for batch_size in args.batch_sizes if workload.startswith("mnist") else [None]:
                 for entry in bench_one(workload, batch_size, args, device, mnist_root, tmp):
@@ -252,4 +274,8 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)  # one line, not a traceback
+        sys.exit(2)

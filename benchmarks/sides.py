@@ -15,11 +15,9 @@ of the whole call, and the FLOPs of its second iteration.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import itertools
 import logging
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ from benchmarks.limit import limit_loop
 from benchmarks.originals import dcgan_example_loop, devnag_loop, pytorch_gan_loop, torchvision_mnist_loader
 from gan_lightning.compose import compose_config
 from gan_lightning.data import to_model_range
-from gan_lightning.data.idx import read_idx
+from gan_lightning.data.idx import decode_idx, read_bytes
 from gan_lightning.data.mnist import SPLITS, find_idx_file, write_random_split
 from gan_lightning.execution.cuda_graph import CapturedIteration
 from gan_lightning.threads import torch_threads
@@ -73,12 +71,9 @@ def prepare_mnist(data_dir: str | None, root: Path, generated_images: int = 6000
             path = find_idx_file(source, name)
             if path is None:
                 raise FileNotFoundError(f"{source}: no {name}[.gz] (the benchmark needs MNIST's train and test files)")
-            if path.suffix == ".gz":
-                with gzip.open(path, "rb") as src, open(raw / name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-            else:
-                shutil.copyfile(path, raw / name)
-            read_idx(raw / name)  # checks the file
+            data = read_bytes(path)  # decompressed; an unreadable or damaged file is named as given, not as the copy
+            decode_idx(data, path)  # checks the header against the size
+            (raw / name).write_bytes(data)
     return str(root)
 
 

@@ -20,9 +20,11 @@ from benchmarks.sides import (
     run_project,
     train_bare,
 )
+from gan_lightning.errors import ConfigError
 from gan_lightning.execution.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
 from gan_lightning.train import train
+from tests.conftest import write_mnist
 from tests.graph_emulator import EmulatedGraph
 
 CPU = torch.device("cpu")
@@ -191,3 +193,41 @@ def test_several_precisions_run_side_a_once_each_per_round_paired_with_the_same_
     assert any(line.startswith("| mnist_mlp | 8 |") for line in printed.splitlines()), printed
     assert any(line.startswith("| mnist_mlp (bf16-mixed) | 8 |") for line in printed.splitlines()), printed
     assert "precision (A): 32-true, bf16-mixed" in printed
+
+
+@pytest.fixture
+def no_benchmark_work(monkeypatch):
+    """Fails the test if any benchmark work starts (a round, the race); MNIST files are still prepared."""
+    from benchmarks import __main__ as bench
+
+    def started(*args, **kwargs):
+        raise AssertionError("benchmark work started")
+
+    for name in ("bench_one", "race"):
+        monkeypatch.setattr(bench, name, started)
+
+
+@pytest.mark.parametrize(("layout", "args", "why"), [
+    ("missing", [], "no such folder"),
+    ("missing", ["--race"], "no such folder"),  # checked though the race reads no MNIST
+    ("file", [], "not a folder"),
+    ("empty", [], r"\S+/MNIST/raw has no train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                  r"t10k-labels-idx1-ubyte \(raw or .gz\)"),
+])
+def test_a_data_dir_without_mnist_is_one_line_before_any_benchmark_work(tmp_path, no_benchmark_work, layout, args,
+                                                                         why):
+    data_dir = tmp_path / "mnist"
+    if layout == "file":
+        data_dir.write_text("not a folder")
+    elif layout == "empty":
+        (data_dir / "MNIST" / "raw").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=f"^--data-dir={data_dir}: {why}"):
+        main(["--data-dir", str(data_dir), *args])
+
+
+def test_a_damaged_mnist_file_is_named_as_given_not_as_the_copy(tmp_path, no_benchmark_work):
+    data_dir = write_mnist(write_mnist(tmp_path / "mnist", n=16), n=16, split="test")
+    damaged = data_dir / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:10])  # truncated
+    with pytest.raises(ConfigError, match=f"^--data-dir={data_dir}: {damaged}: cannot read"):
+        main(["--data-dir", str(data_dir), "--workloads", "mnist_mlp"])
