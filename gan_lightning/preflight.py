@@ -275,6 +275,9 @@ def prepare_data_early(datamodule) -> None:
     if int(os.environ.get("LOCAL_RANK", 0)) == 0:
         datamodule.prepare_data()
     datamodule.setup("fit")
+    # The image metrics read the held-out split at their first measurement, after training: check it now too.
+    if hasattr(datamodule, "read_split") and getattr(datamodule, "split", "train") != "test":
+        datamodule.read_split("test")
 
 
 def estimate_training_bytes(cfg: DictConfig) -> int | None:

@@ -138,7 +138,12 @@ def _set_up(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> tuple[L.L
     rank_zero_info(f"Global batch per D update: {cfg.data.batch_size} x {trainer.world_size} devices "
                    f"= {hparams['global_batch_size']}")
     if logger:
-        logger.log_hyperparams(hparams)
+        try:  # the logger makes its folder here: where the pre-flight could not tell (e.g. /proc as root)
+            logger.experiment  # noqa: B018 - creates the writer and its folder
+            logger.log_hyperparams(hparams)
+        except OSError as err:
+            raise ConfigError(f"logger.save_dir={cfg.logger.get('save_dir')}: cannot write there "
+                              f"({err.strerror or err})") from err
     return model, datamodule, trainer
 
 

@@ -326,3 +326,14 @@ def test_mnist_gz_that_is_not_gzip_or_is_corrupt_is_refused_with_one_line(tmp_pa
 
     _corrupt_gzip(images_gz)
     assert _read_error(root).startswith(f"{images_gz}: cannot read (Error -3 while decompressing data: ")
+
+
+def test_a_damaged_held_out_split_stops_the_run_before_training(tmp_path):
+    """The image metrics read the t10k files only at their first measurement; a damaged one is found up front."""
+    root = write_mnist(tmp_path / "data", n=64)
+    write_mnist(root, n=32, split="test")
+    (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    cfg = compose_cfg(tmp_path / "run", ["data=mnist", f"data.data_dir={root}", "data.batch_size=8"])
+    with pytest.raises(IDXError, match=r"t10k-labels-idx1-ubyte.gz: cannot read"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -205,8 +205,9 @@ class MNISTDataModule(L.LightningDataModule):
 
             MNIST(str(self.data_dir), train=self.split == "train", download=True)
         except Exception as err:  # torchvision raises RuntimeError/URLError/OSError when offline
+            why = " ".join(str(err).split())  # torchvision's message spans lines: the error is one
             raise MNISTNotFoundError(
-                missing_message(self.raw_dir, self.split, f"downloading failed ({type(err).__name__}: {err})")
+                missing_message(self.raw_dir, self.split, f"downloading failed ({type(err).__name__}: {why})")
             ) from err
 
     def setup(self, stage: str | None = None) -> None:
