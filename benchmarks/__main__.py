@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.clock import matmul_peak
+from benchmarks.environment import environment
 from benchmarks.race import race, race_table
 from benchmarks.sides import (
     WORKLOADS,
@@ -242,7 +243,7 @@ def main(argv=None) -> list[dict]:
         print(f"\ntorch {torch.__version__}, {describe_device(device)}\n")
         print(race_table(results))
         if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2))
+            Path(args.json).write_text(json.dumps({"environment": environment(), "races": results}, indent=2))
         return results
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
@@ -269,7 +270,7 @@ def main(argv=None) -> list[dict]:
     print(table(entries, images))
     if args.json:
         Path(args.json).write_text(json.dumps({"device": describe_device(device), "precisions": args.precisions,
-                                               "entries": entries}, indent=2))
+                                               "environment": environment(), "entries": entries}, indent=2))
     return entries
 
 

@@ -105,7 +105,10 @@ def test_bench_command_prints_every_side_and_writes_json(tmp_path, capsys):
     speed = float(cells[7].split()[0])
     assert math.isfinite(speed) and speed > 0
     assert "generated (random uint8 digits)" in printed
-    assert json.loads(out.read_text())["entries"][0]["workload"] == "mnist_mlp"
+    written = json.loads(out.read_text())
+    assert written["entries"][0]["workload"] == "mnist_mlp"
+    # where and how it was measured travels with the figures
+    assert {"date", "commit", "dirty", "cpu", "torch", "torch_threads", "command"} <= set(written["environment"])
 
 
 def test_race_finds_the_first_w1_check_under_the_threshold():
