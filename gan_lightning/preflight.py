@@ -315,7 +315,7 @@ def check_memory(cfg: DictConfig, model_name: str, data_name: str) -> None:
     if on_gpu and torch.cuda.is_available():
         available, where = torch.cuda.get_device_properties(0).total_memory, "the GPU has"
     else:
-        available, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine has"
+        available, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "the host has"
     if needed > 0.8 * available:
         gib = 2**30
         raise ConfigError(

@@ -120,7 +120,7 @@ def check_sizes(cfg: DictConfig, sample_shape: tuple[int, ...]) -> None:
     gib = 2**30
     require(needed <= MEMORY_SHARE * ram, key, cfg[key],
             f"{cfg.num_images + cfg.num_samples} samples of {values} values need about {needed / gib:.1f} GiB of "
-            f"memory, over the limit of {MEMORY_SHARE * ram / gib:.1f} GiB ({MEMORY_SHARE:.0%} of this machine's "
+            f"memory, over the limit of {MEMORY_SHARE * ram / gib:.1f} GiB ({MEMORY_SHARE:.0%} of the host's "
             f"{ram / gib:.1f} GiB); draw fewer")
     for count in ("num_images", "num_samples"):
         require(cfg[count] <= MAX_SAMPLES, count, cfg[count], f"at most {MAX_SAMPLES} samples a call (drawn 1000 "

@@ -90,7 +90,7 @@ def test_sample_command_names_a_bad_setting(args, message):
 @pytest.mark.parametrize(("gan", "args", "message"), [
     # The samples' memory, estimated before drawing (a billion MNIST images: terabytes).
     ("cgan", ["num_images=1000000000"], r"num_images=1000000000: 1000000000 samples of 784 values need about "
-     r"2920.6 GiB of memory, over the limit of [\d.]+ GiB \(40% of this machine's [\d.]+ GiB\); draw fewer"),
+     r"2920.6 GiB of memory, over the limit of [\d.]+ GiB \(40% of the host's [\d.]+ GiB\); draw fewer"),
     ("cgan", ["num_samples=1000000000"], r"num_samples=1000000000: 1000000080 samples of 784 values need about "
      "2920.6 GiB"),  # the default grid's 80 images count too
     # Few bytes each, but drawn 1000 at a time: a billion would take hours.
