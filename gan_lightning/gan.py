@@ -209,10 +209,14 @@ class GAN(L.LightningModule):
     def setup(self, stage: str) -> None:
         self.world_size = self.trainer.world_size
 
+    def optimizer_recipes(self):
+        """(config key, optimizer factory, net, learning rate) of G's and D's optimizers, in that order."""
+        return (("model.g_optimizer", self.g_optimizer, self.generator, self.hparams.g_lr),
+                ("model.d_optimizer", self.d_optimizer, self.discriminator, self.hparams.d_lr))
+
     def configure_optimizers(self):
         return tuple(factory(net.parameters(), lr=lr, **self.execution.configure_optimizer_kwargs(self, factory))
-                     for factory, net, lr in ((self.g_optimizer, self.generator, self.hparams.g_lr),
-                                              (self.d_optimizer, self.discriminator, self.hparams.d_lr)))
+                     for _, factory, net, lr in self.optimizer_recipes())
 
     def on_train_epoch_end(self) -> None:
         self.stop_if_not_finite()

@@ -134,13 +134,13 @@ def check_trainer_settings(cfg: DictConfig) -> None:
 def check_optimizers(cfg: DictConfig, model) -> None:
     """Build G's and D's optimizers once now: torch checks their settings (betas, eps, ...) only when they are
     built, which Lightning does after training has started."""
-    for who, net, lr in (("g", model.generator, model.hparams.g_lr), ("d", model.discriminator, model.hparams.d_lr)):
+    for key, factory, net, lr in model.optimizer_recipes():
         try:
-            getattr(model, f"{who}_optimizer")(net.parameters(), lr=lr)
+            factory(net.parameters(), lr=lr)
         except Exception as err:
-            node = OmegaConf.to_container(cfg.model[f"{who}_optimizer"], resolve=True)
+            node = OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True)
             settings = ", ".join(f"{k}={v}" for k, v in node.items() if not k.startswith("_"))
-            raise ConfigError(f"model.{who}_optimizer ({node.get('_target_')}{', ' + settings if settings else ''}): "
+            raise ConfigError(f"{key} ({node.get('_target_')}{', ' + settings if settings else ''}): "
                               f"{first_line(err)}") from err
 
 
@@ -304,6 +304,11 @@ def estimate_training_bytes(cfg: DictConfig) -> int | None:
     return 4 * weights + 2 * sum(activations) + real
 
 
+def host_memory_bytes() -> int:
+    """The host's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def check_memory(cfg: DictConfig, model_name: str, data_name: str) -> None:
     """Refuse sizes that cannot fit before anything is allocated (a huge batch or latent size would otherwise
     fill the machine's memory and be killed)."""
@@ -315,7 +320,7 @@ def check_memory(cfg: DictConfig, model_name: str, data_name: str) -> None:
     if on_gpu and torch.cuda.is_available():
         available, where = torch.cuda.get_device_properties(0).total_memory, "the GPU has"
     else:
-        available, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "the host has"
+        available, where = host_memory_bytes(), "the host has"
     if needed > 0.8 * available:
         gib = 2**30
         raise ConfigError(

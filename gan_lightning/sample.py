@@ -9,7 +9,6 @@ with label=K, holds only class K (so do the N samples; without it they cycle thr
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from torchvision.utils import save_image
 from gan_lightning.checkpoint import load_gan, what_is_there
 from gan_lightning.errors import ConfigError, first_line, is_int, require, require_int
 from gan_lightning.figures import density_figure, image_grid, scatter_figure
-from gan_lightning.preflight import why_not_creatable
+from gan_lightning.preflight import host_memory_bytes, why_not_creatable
 from gan_lightning.sampling import class_rows, generate_many
 
 # A grid of more images is no longer a picture to look at (100 x 100 MNIST digits are 3,002 pixels square); more
@@ -115,7 +114,7 @@ def check_sizes(cfg: DictConfig, sample_shape: tuple[int, ...]) -> None:
     """Refuse before drawing what would fill the memory (or take hours) and a grid too large to look at."""
     values = math.prod(sample_shape)
     needed = (cfg.num_images + cfg.num_samples) * values * 4  # float32, all held at once
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    ram = host_memory_bytes()
     key = "num_samples" if cfg.num_samples > cfg.num_images else "num_images"  # the one to lower
     gib = 2**30
     require(needed <= MEMORY_SHARE * ram, key, cfg[key],
