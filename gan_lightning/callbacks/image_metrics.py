@@ -1,5 +1,6 @@
-"""Every N epochs and at the end: FID, KID, IS, mode coverage and KL(p(y) || uniform) of G against the real data,
-and for a conditional GAN the share of samples the classifier puts in the class they were asked for."""
+"""Every N epochs and at the end: FID, KID, IS, precision/recall/density/coverage, mode coverage and
+KL(p(y) || uniform) of G against the real data, and for a conditional GAN the share of samples the classifier puts
+in the class they were asked for."""
 from __future__ import annotations
 
 import lightning as L
@@ -30,7 +31,7 @@ class ImageMetrics(L.Callback):
                  cache_dir: str | None = None, seed: int = 0, inception_fid: bool = False) -> None:
         key = "callbacks.image_metrics."
         require_int(key + "every_n_epochs", every_n_epochs, minimum=0)  # 0: at the end only
-        require_int(key + "num_samples", num_samples, minimum=2)  # FID needs two samples for a covariance
+        require_int(key + "num_samples", num_samples, minimum=6)  # FID: a covariance; density, coverage: 5-NN balls
         require_int(key + "classifier_epochs", classifier_epochs)
         require(is_int(seed), key + "seed", seed, "must be an integer")
         self.every_n_epochs = every_n_epochs

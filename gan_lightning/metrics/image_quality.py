@@ -1,4 +1,5 @@
-"""FID, KID, Inception-style score, mode coverage and KL(p(y) || uniform) in the feature space of DigitClassifier."""
+"""FID, KID, Inception-style score, precision/recall/density/coverage, mode coverage and KL(p(y) || uniform) in the
+feature space of DigitClassifier."""
 from __future__ import annotations
 
 import torch
@@ -7,6 +8,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.metrics.classifier import DigitClassifier
+from gan_lightning.metrics.prdc import prdc
 
 
 class _Precomputed(torch.nn.Module):
@@ -30,7 +32,8 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
     inception_score: exp(E KL(p(y|x) || p(y))) from its softmax (torchmetrics, 10 splits); modes: classes that
     receive at least ``min_share`` of the samples (argmax); kl_uniform: KL(p(y) || uniform) of that histogram;
     label_accuracy (with ``requested_labels``, the classes a conditional G was asked for): the share of fake
-    images classified as requested. Each image goes through the classifier once.
+    images classified as requested; precision, recall (k = 3), density and coverage (k = 5): ``prdc`` on the
+    same features. Each image goes through the classifier once.
     """
     classifier = classifier.eval()
     device = next(classifier.parameters()).device
@@ -42,11 +45,13 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
     inception = InceptionScore(feature=_Precomputed(num_classes), splits=10, **local).to(device)
     counts = torch.zeros(num_classes, dtype=torch.long)
     predicted = []
+    feature_sets = {True: [], False: []}  # kept for prdc's nearest neighbours
     for images, is_real in ((real, True), (fake, False)):
         for start in range(0, len(images), batch_size):
             feats = classifier.features(images[start : start + batch_size].to(device))
             fid.update(feats.double(), real=is_real)  # FID's covariance square root wants float64
             kid.update(feats, real=is_real)
+            feature_sets[is_real].append(feats)
             if not is_real:
                 logits = classifier.head(feats)
                 inception.update(logits.double())
@@ -63,6 +68,7 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
         "modes": int((share >= min_share).sum()),
         "kl_uniform": float((nonzero * (nonzero * num_classes).log()).sum()),
         "max_class_share": float(share.max()),
+        **prdc(torch.cat(feature_sets[True]), torch.cat(feature_sets[False])),
     }
     if requested_labels is not None:
         scores["label_accuracy"] = float((torch.cat(predicted) == requested_labels.cpu()).double().mean())
