@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from gan_lightning.callbacks.writer import tensorboard_writer
 from gan_lightning.data import to_model_range
 from gan_lightning.errors import is_int, require, require_int
+from gan_lightning.metrics.channelwise import ChannelwiseClassifier
 from gan_lightning.metrics.classifier import load_or_train
 from gan_lightning.metrics.image_quality import image_quality, inception_fid
 from gan_lightning.sampling import balanced_labels, generate_many
@@ -25,6 +26,12 @@ class ImageMetrics(L.Callback):
     the latest values in ``self.metrics`` (returned by ``train()``, written to metrics.json and the hparams view).
     Runs on rank zero; does nothing on data that are not images. ``inception_fid=True`` adds the standard
     InceptionV3 FID (``pip install -e '.[inception]'`` and a network for the weights; off by default).
+
+    Data whose samples are drawn rather than stored (Stacked MNIST) give their real images through
+    ``reference_images(n, seed)``, as many as asked; the others are capped at their number of training images.
+    Samples with more channels than the training digits are classified a digit per channel
+    (``ChannelwiseClassifier``). The DataModule's ``num_modes`` and ``min_mode_samples``, when it has them, set
+    the mode count's classes and rule (otherwise 10 classes, each counted from 2 % of the samples).
     """
 
     def __init__(self, every_n_epochs: int = 5, num_samples: int = 10_000, classifier_epochs: int = 2,
@@ -43,6 +50,7 @@ class ImageMetrics(L.Callback):
         self.metrics: dict[str, float] = {}
         self._classifier = None
         self._real: torch.Tensor | None = None
+        self._mode_rule: dict = {}  # image_quality's num_classes and min_samples, from the DataModule
         self._measured_at: int | None = None
         self._due = False  # an epoch end asked for a measurement, made once its checkpoint is written
 
@@ -51,15 +59,24 @@ class ImageMetrics(L.Callback):
         if images is None or images.dim() != 4:
             return False
         if self._classifier is None:
-            images, labels = images.cpu(), trainer.datamodule.labels.cpu()  # kept on the training device
-            held_out = trainer.datamodule.read_split("test") if hasattr(trainer.datamodule, "read_split") else None
-            self._classifier, info = load_or_train(
+            datamodule = trainer.datamodule
+            images, labels = images.cpu(), datamodule.labels.cpu()  # kept on the training device
+            held_out = datamodule.read_split("test") if hasattr(datamodule, "read_split") else None
+            digits, info = load_or_train(
                 images, labels, *(held_out or (None, None)), cache_dir=self.cache_dir,
                 epochs=self.classifier_epochs, log=rank_zero_info)
             self.metrics["metrics/classifier_accuracy"] = info["held_out_accuracy"]
-            self.num_samples = min(self.num_samples, len(images))
-            pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))[: self.num_samples]
-            self._real = to_model_range(images[pick])
+            if hasattr(datamodule, "reference_images"):
+                real = datamodule.reference_images(self.num_samples, self.seed)
+            else:
+                self.num_samples = min(self.num_samples, len(images))
+                pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
+                real = images[pick[: self.num_samples]]
+            self._real = to_model_range(real)
+            channels = real.shape[1] // images.shape[1]
+            self._classifier = digits if channels == 1 else ChannelwiseClassifier(digits, channels)
+            if hasattr(datamodule, "num_modes"):
+                self._mode_rule = {"num_classes": datamodule.num_modes, "min_samples": datamodule.min_mode_samples}
         return True
 
     def measure(self, trainer: L.Trainer, pl_module) -> None:
@@ -78,7 +95,7 @@ class ImageMetrics(L.Callback):
         labels = balanced_labels(self.num_samples, classes) if classes else None
         fake = generate_many(pl_module, self.num_samples, self.seed, labels=labels)
         classifier = self._classifier.to(pl_module.device)
-        scores = image_quality(classifier, self._real, fake, requested_labels=labels)
+        scores = image_quality(classifier, self._real, fake, requested_labels=labels, **self._mode_rule)
         if self.inception_fid:  # the standard Inception FID: needs torch-fidelity and downloadable weights
             scores["inception_fid"] = inception_fid(self._real, fake, device=pl_module.device)
         writer = tensorboard_writer(trainer)

@@ -18,6 +18,7 @@ SPLITS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IMAGE_SHAPE = (1, 28, 28)
+DIGIT_CLASSES = 10  # the labels of the files: a digit 0-9
 
 
 def write_random_split(raw_dir: Path, split: str, n: int, seed: int = 0, gz: bool = False) -> None:
@@ -158,7 +159,7 @@ class MNISTDataModule(L.LightningDataModule):
     Every batch carries the labels: a conditional GAN (``model.num_classes``) uses them, the others ignore them.
     """
 
-    num_classes = 10
+    num_classes = DIGIT_CLASSES  # a batch's labels
     # How many iterations of how many D updates one loader batch feeds: set by the execution plan from
     # model.d_steps and execution.iterations_per_batch before the loader is made.
     d_steps = 1
@@ -218,14 +219,19 @@ class MNISTDataModule(L.LightningDataModule):
             if self._decoded is None:
                 raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "prepare_data did not provide them"))
         split = self._decoded
-        per_batch, ranks = self.samples_per_batch, self._world_size()
-        require(len(split[0]) >= per_batch * ranks, "data.batch_size", self.batch_size,
-                (f"one iteration takes batch_size x d_steps = {per_batch} images" if self.iterations_per_batch == 1
-                 else f"one loader batch takes batch_size x d_steps x iterations_per_batch = {per_batch} images")
-                + f"{' per rank' if ranks > 1 else ''}, but the {self.split} split has {len(split[0])}"
-                f"{f' for {ranks} ranks' if ranks > 1 else ''}")
+        self.require_one_batch(len(split[0]), f"the {self.split} split has")
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.images, self.labels = (t.to(device) for t in split)
+
+    def require_one_batch(self, per_epoch: int, source: str) -> None:
+        """An epoch of ``per_epoch`` samples (``source``: what holds them, in words) must fill one loader batch on
+        every rank."""
+        per_batch, ranks = self.samples_per_batch, self._world_size()
+        require(per_epoch >= per_batch * ranks, "data.batch_size", self.batch_size,
+                (f"one iteration takes batch_size x d_steps = {per_batch} images" if self.iterations_per_batch == 1
+                 else f"one loader batch takes batch_size x d_steps x iterations_per_batch = {per_batch} images")
+                + f"{' per rank' if ranks > 1 else ''}, but {source} {per_epoch}"
+                f"{f' for {ranks} ranks' if ranks > 1 else ''}")
 
     def shape_batches(self, d_steps: int, iterations_per_batch: int) -> None:
         """Batches for ``iterations_per_batch`` iterations of ``d_steps`` D updates (the execution plan calls this)."""
@@ -247,7 +253,7 @@ class MNISTDataModule(L.LightningDataModule):
         images = decode_idx(images_data, images_path, UNSIGNED_BYTE, "MNIST images")
         check_images(images, images_path)
         labels = decode_idx(labels_data, labels_path, UNSIGNED_BYTE, "MNIST labels")
-        check_labels(labels, labels_path, images_path, len(images), self.num_classes)
+        check_labels(labels, labels_path, images_path, len(images), DIGIT_CLASSES)
         return images.unsqueeze(1), labels.long()
 
     def train_dataloader(self) -> ResidentBatches:

@@ -24,14 +24,15 @@ class _Precomputed(torch.nn.Module):
 
 @torch.no_grad()
 def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.Tensor, num_classes: int = 10,
-                  batch_size: int = 500, min_share: float = 0.02,
+                  batch_size: int = 500, min_share: float = 0.02, min_samples: int | None = None,
                   requested_labels: torch.Tensor | None = None) -> dict[str, float]:
     """Compare ``fake`` with ``real`` images (both (N, C, H, W) in [-1, 1]).
 
     fid/kid: torchmetrics' FID and KID (mean over subsets of up to 1,000) on the classifier's 128-d features;
-    inception_score: exp(E KL(p(y|x) || p(y))) from its softmax (torchmetrics, 10 splits); modes: classes that
-    receive at least ``min_share`` of the samples (argmax); kl_uniform: KL(p(y) || uniform) of that histogram;
-    label_accuracy (with ``requested_labels``, the classes a conditional G was asked for): the share of fake
+    inception_score: exp(E KL(p(y|x) || p(y))) from its softmax (torchmetrics, 10 splits); modes: of the
+    ``num_classes`` classes, those that receive at least ``min_share`` of the samples (argmax), or at least
+    ``min_samples`` samples when that is given (Stacked MNIST's rule: 1); kl_uniform: KL(p(y) || uniform) of that
+    histogram; label_accuracy (with ``requested_labels``, the classes a conditional G was asked for): the share of fake
     images classified as requested; precision, recall (k = 3), density and coverage (k = 5): ``prdc`` on the
     same features. Each image goes through the classifier once.
     """
@@ -65,7 +66,7 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
         "fid": float(fid.compute()),
         "kid": float(kid_mean),
         "inception_score": float(is_mean),
-        "modes": int((share >= min_share).sum()),
+        "modes": int((counts >= min_samples).sum() if min_samples is not None else (share >= min_share).sum()),
         "kl_uniform": float((nonzero * (nonzero * num_classes).log()).sum()),
         "max_class_share": float(share.max()),
         **prdc(torch.cat(feature_sets[True]), torch.cat(feature_sets[False])),
