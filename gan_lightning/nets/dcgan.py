@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gan_lightning.errors import require_int
+from gan_lightning.nets.packed import pack_samples
+
 
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's initialisation; apply with ``net.apply(dcgan_init)``."""
@@ -52,9 +55,11 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, in_shape: Sequence[int] = (1, 28, 28), features: int = 64, batch_norm: bool = True,
-                 spectral_norm: bool = False) -> None:
+                 spectral_norm: bool = False, pack: int = 1) -> None:
         super().__init__()
-        channels = _check_28(in_shape)
+        require_int("model.discriminator.pack", pack)
+        self.pack = pack  # PacGAN: D judges `pack` images at once, stacked along the channels (nets/packed.py)
+        channels = _check_28(in_shape) * pack
         layers = [
             nn.Conv2d(channels, features, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, True),
@@ -70,4 +75,5 @@ class DCGANDiscriminator(nn.Module):
                 nn.utils.parametrizations.spectral_norm(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pack_samples(x, self.pack)
         return self.net(x).view(x.shape[0], 1)

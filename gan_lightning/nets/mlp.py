@@ -7,6 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gan_lightning.errors import require_int
+from gan_lightning.nets.packed import pack_samples
+
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")
 
 
@@ -41,7 +44,8 @@ class MLP(nn.Module):
     discriminator maps ``[1, 28, 28]`` to ``[1]`` (a logit). ``activation``, ``batch_norm`` and ``dropout`` take one
     value for all hidden layers or a list with one value per hidden layer. ``spectral_norm`` divides every Linear
     weight by its largest singular value (torch's parametrization, one power iteration per training forward;
-    Miyato et al. 2018): a discriminator option that bounds D's Lipschitz constant.
+    Miyato et al. 2018): a discriminator option that bounds D's Lipschitz constant. ``pack`` > 1 makes it PacGAN's
+    discriminator: one output for every ``pack`` consecutive samples, judged together (``packed.pack_samples``).
     """
 
     def __init__(
@@ -56,9 +60,12 @@ class MLP(nn.Module):
         dropout: float | Sequence[float] = 0.0,
         out_activation: str | None = None,
         spectral_norm: bool = False,
+        pack: int = 1,
     ) -> None:
         super().__init__()
+        require_int("model.discriminator.pack", pack)
         self.in_shape = tuple(in_shape)
+        self.pack = pack
         self.out_shape = tuple(out_shape)
         hidden = list(hidden)
         activations = _per_layer(activation, len(hidden), "activation")
@@ -66,7 +73,7 @@ class MLP(nn.Module):
         dropouts = _per_layer(dropout, len(hidden), "dropout")
 
         layers: list[nn.Module] = []
-        width = math.prod(self.in_shape)
+        width = pack * math.prod(self.in_shape)
         for size, act, norm, drop in zip(hidden, activations, norms, dropouts):
             layers.append(nn.Linear(width, size))
             if norm:
@@ -84,4 +91,5 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).view(x.shape[0], *self.out_shape)
+        x = pack_samples(x.flatten(1), self.pack)
+        return self.net(x).view(x.shape[0], *self.out_shape)
