@@ -27,6 +27,7 @@ from gan_lightning.errors import is_number, require, require_int
 from gan_lightning.execution import ExecutionPlan, split_with_labels
 from gan_lightning.finite_watch import FiniteWatch, all_finite
 from gan_lightning.log_window import LogWindow, iteration_means
+from gan_lightning.lr_schedule import LRSchedule
 from gan_lightning.objective import Objective
 from gan_lightning.sampling import LATENT_DISTRIBUTIONS, class_rows, draw_latent
 
@@ -62,16 +63,19 @@ class GAN(L.LightningModule):
         ema_half_life_images: float | None = None,
         grad_clip_norm: float | None = None,
         num_fixed_samples: int = 64,
+        lr_schedule: LRSchedule | None = None,
     ) -> None:
         super().__init__()
         self.check_settings(locals())
         self.automatic_optimization = False
         # The nets, objective and optimizer factories are in the Hydra config that train.py logs and checkpoints.
-        self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer", "objective"])
+        self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer", "objective",
+                                          "lr_schedule"])
         self.generator = generator
         self.discriminator = discriminator
         self.objective = objective if objective is not None else Objective()
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.lr_schedule = lr_schedule
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_half_life_images else None
         self.iteration = 0
         self.world_size = 1  # processes that train together (set in setup): the EMA counts all their images
@@ -126,6 +130,7 @@ class GAN(L.LightningModule):
         for real, labels in self.execution.iterations(self, batch):
             self.execution.run(self.iteration_step, real, labels, self.regularisers_due())
             self.iteration += 1
+            self.step_lr_schedules("iteration")
             self.execution.count_steps(self.hparams.d_steps + self.hparams.g_steps)
             self.after_iteration(len(real))
 
@@ -215,10 +220,34 @@ class GAN(L.LightningModule):
                 ("model.d_optimizer", self.d_optimizer, self.discriminator, self.hparams.d_lr))
 
     def configure_optimizers(self):
-        return tuple(factory(net.parameters(), lr=lr, **self.execution.configure_optimizer_kwargs(self, factory))
-                     for _, factory, net, lr in self.optimizer_recipes())
+        optimizers = [factory(net.parameters(), lr=lr, **self.execution.configure_optimizer_kwargs(self, factory))
+                      for _, factory, net, lr in self.optimizer_recipes()]
+        if self.lr_schedule is None:
+            return tuple(optimizers)
+        length = self.lr_schedule_length()
+        return optimizers, [self.lr_schedule.build(optimizer, length) for optimizer in optimizers]
+
+    def lr_schedule_length(self) -> int:
+        """The steps the lr schedule spans when it does not say: the run's epochs, or its iterations."""
+        trainer, schedule = self.trainer, self.lr_schedule
+        if schedule.total is not None:
+            return schedule.total
+        require(trainer.max_epochs not in (None, -1), "trainer.max_epochs", trainer.max_epochs,
+                "an lr schedule spans the run's epochs: set them, or the schedule's length (model.lr_schedule.total)")
+        if schedule.interval == "epoch":
+            return trainer.max_epochs
+        if trainer.train_dataloader is None:  # num_training_batches needs the loader (as estimated_stepping_batches)
+            trainer.fit_loop.setup_data()
+        return int(trainer.max_epochs * trainer.num_training_batches * self.execution.iterations_per_batch)
+
+    def step_lr_schedules(self, interval: str) -> None:
+        """Step G's and D's lr schedules at the end of an iteration or an epoch, as the schedule's interval says."""
+        if self.lr_schedule is not None and self.lr_schedule.interval == interval:
+            for scheduler in self.lr_schedulers():
+                scheduler.step()
 
     def on_train_epoch_end(self) -> None:
+        self.step_lr_schedules("epoch")
         self.stop_if_not_finite()
 
     def on_train_end(self) -> None:
@@ -284,6 +313,10 @@ class GAN(L.LightningModule):
         # Host tensors: Lightning converts the progress bar's values to numbers after every batch until the epoch
         # ends, which on a GPU would be a sync per iteration if they stayed on the device.
         means = {f"train/{name}": value for name, value in self.window.pop_means().items()}
+        if self.lr_schedule is not None:  # the learning rates the schedule set (host numbers)
+            g_opt, d_opt = self.optimizers()
+            means.update({"train/g_lr": torch.tensor(float(g_opt.param_groups[0]["lr"])),
+                          "train/d_lr": torch.tensor(float(d_opt.param_groups[0]["lr"]))})
         self.log_dict(means, prog_bar=True, batch_size=batch_size)
         # "step" sets the logger's x-axis: the iteration, like every grid and figure (Lightning would use the
         # 0-based batch count). A host tensor, as above (a float would become a device tensor).

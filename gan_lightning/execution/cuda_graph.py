@@ -52,6 +52,8 @@ def why_not_captured(module: L.LightningModule, trainer: L.Trainer) -> str | Non
         return reason
     if getattr(trainer, "_detect_anomaly", False):
         return "trainer.detect_anomaly checks every backward on the host"
+    if getattr(module, "lr_schedule", None) is not None:
+        return "model.lr_schedule changes the learning rates, which a recorded graph would keep as recorded"
     for name, optimizer in zip(("g_optimizer", "d_optimizer"), trainer.optimizers):
         if not optimizer_is_capturable(optimizer):
             return (f"model.{name} ({type(optimizer).__name__}) keeps its step count on the host (use SGD, or an "
