@@ -26,8 +26,12 @@ COLUMNS = {
     "metrics/inception_score": ("IS ↑", "{:.2f}"), "metrics/modes": ("modes", "{:.0f}"),
     "metrics/label_accuracy": ("label accuracy", "{:.3f}"),
     "metrics/modes_covered": ("modes covered", "{:.0f}"), "metrics/high_quality_share": ("high quality", "{:.1%}"),
+    "metrics/reverse_kl": ("reverse KL ↓", "{:.3f}"), "metrics/kl_uniform": ("KL ↓", "{:.3f}"),
     "metrics/w1": ("W1 ↓", "{:.3f}"), "metrics/ks": ("KS ↓", "{:.3f}"),
 }
+
+# A mean of counts (modes) needs a decimal: 7.8 ± 0.1, not 8 ± 0.
+MEAN_FORMATS = {"{:.0f}": "{:.1f}"}
 
 
 def environment_line(env: dict, record: dict) -> str:
@@ -59,7 +63,8 @@ def quality_table(record: dict) -> str:
         cells = []
         for key in shown:
             mean, error = mean_and_error([run["metrics"][key] for run in runs])
-            cells.append(f"{COLUMNS[key][1].format(mean)} ± {COLUMNS[key][1].format(error)}")
+            form = MEAN_FORMATS.get(COLUMNS[key][1], COLUMNS[key][1])
+            cells.append(f"{form.format(mean)} ± {form.format(error)}")
         lines.append(f"| mean ± s.e. ({len(runs)} seeds) | " + " | ".join(cells) + " | |")
     fid = [run["series"].get("metrics/fid") for run in runs]
     if all(fid) and any(len(f) > 1 for f in fid):

@@ -59,10 +59,11 @@ def test_a_results_table_shows_each_seed_and_the_mean_with_its_standard_error():
                    "cpu": "cpu", "cpu_count": 2, "gpu": None, "torch_threads": 1, "command": "python -m x",
                    "load_average_1min": 0.0}
     runs = [{"seed": s, "metrics": {"metrics/modes_covered": m, "metrics/high_quality_share": q}, "series": {},
-             "wall_s": 10.0} for s, m, q in ((0, 8, 0.5), (1, 6, 0.3))]
+             "wall_s": 10.0} for s, m, q in ((0, 8, 0.5), (1, 6, 0.3), (2, 8, 0.4))]
     table = renderer.quality_table({"runs": runs})
     assert "| 0 | 8 | 50.0% | 10 s |" in table and "| 1 | 6 | 30.0% | 10 s |" in table
-    assert "| mean ± s.e. (2 seeds) | 7 ± 1 | 40.0% ± 10.0% | |" in table
+    # a mean of counts keeps a decimal: 7.3 ± 0.7 (s.e. = 1.155 / sqrt(3)), not 7 ± 1
+    assert "| mean ± s.e. (3 seeds) | 7.3 ± 0.7 | 40.0% ± 5.8% | |" in table
     assert "load average 0.0" in renderer.environment_line(environment, {"threads_per_run": 1})
 
 
