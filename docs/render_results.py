@@ -1,6 +1,7 @@
 """Render the measured figures of the docs from the results files in docs/results/, so that no figure is typed by
 hand: every ``<!-- results: NAME -->`` ... ``<!-- /results: NAME -->`` block of a docs page is replaced by the
-table of ``docs/results/NAME.json`` and a line naming where, when and by which command it was measured.
+table of ``docs/results/NAME.json`` and a line naming where, when and by which command it was measured; every
+``<!-- summary: NAME,NAME2 -->`` ... ``<!-- /summary -->`` block by one row per file (mean ± standard error).
 
     python docs/render_results.py           # rewrite the blocks
     python docs/render_results.py --check   # exit 1 if a block differs from its file (tests/test_docs.py)
@@ -20,6 +21,8 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results: (?P=name) -->)", re.S)
+# A summary: one row per results file (mean ± standard error over its seeds), for comparisons with published tables.
+SUMMARY = re.compile(r"(<!-- summary: (?P<names>[\w.,-]+) -->\n)(?P<body>.*?)(<!-- /summary -->)", re.S)
 # How each metric is shown: its column title and the format of one value.
 COLUMNS = {
     "metrics/fid": ("FID ↓", "{:.1f}"), "metrics/kid": ("KID ↓", "{:.2f}"),
@@ -74,6 +77,27 @@ def quality_table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def mean_cell(key: str, values: list[float]) -> str:
+    mean, error = mean_and_error(values)
+    form = MEAN_FORMATS.get(COLUMNS[key][1], COLUMNS[key][1]) if len(values) > 1 else COLUMNS[key][1]
+    return f"{form.format(mean)} ± {form.format(error)}" if len(values) > 1 else form.format(mean)
+
+
+def summary_table(names: list[str]) -> str:
+    """One row per results file: its overrides, each metric's mean ± standard error over the seeds, the seeds."""
+    records = [json.loads((DOCS / "results" / f"{name}.json").read_text()) for name in names]
+    shown = [key for key in COLUMNS if all(key in run["metrics"] for r in records for run in r["runs"])]
+    lines = ["| training overrides | " + " | ".join(COLUMNS[k][0] for k in shown) + " | seeds | measured |",
+             "|---" * (len(shown) + 3) + "|"]
+    for name, record in zip(names, records):
+        cells = [mean_cell(key, [run["metrics"][key] for run in record["runs"]]) for key in shown]
+        env = record["environment"]
+        where = env["gpu"] or env["cpu"]
+        lines.append(f"| `{' '.join(record['overrides'])}` | " + " | ".join(cells)
+                     + f" | {len(record['runs'])} | {env['date'][:10]}, {where}, `{name}.json` |")
+    return "\n".join(lines) + "\n"
+
+
 def render(name: str) -> str:
     record = json.loads((DOCS / "results" / f"{name}.json").read_text())
     overrides = " ".join(record["overrides"])
@@ -82,7 +106,8 @@ def render(name: str) -> str:
 
 
 def render_page(text: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + render(m.group("name")) + m.group(4), text)
+    text = BLOCK.sub(lambda m: m.group(1) + render(m.group("name")) + m.group(4), text)
+    return SUMMARY.sub(lambda m: m.group(1) + summary_table(m.group("names").split(",")) + m.group(4), text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ docs/gen_config_reference.py, and the committed page must be what the script wri
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 from tests.conftest import REPO
@@ -82,3 +83,20 @@ def test_the_bad_input_table_is_the_tests_cases_as_the_command_line_answered_the
     for row, (overrides, message) in zip(rows, cases):
         said = row[2].rstrip("| ").replace("\\|", "|")
         assert row[1] == "2" and said.startswith("error:") and message in said, (overrides, row)
+
+
+def test_a_summary_row_is_the_mean_and_standard_error_of_a_results_file(tmp_path, monkeypatch):
+    renderer = load_generator("render_results")
+    (tmp_path / "results").mkdir()
+    runs = [{"seed": s, "metrics": {"metrics/modes_covered": m, "metrics/high_quality_share": q}, "series": {},
+             "wall_s": 10.0} for s, m, q in ((0, 8, 0.5), (1, 6, 0.3), (2, 8, 0.4))]
+    environment = {"date": "2030-01-02 03:04 UTC", "cpu": "Some CPU", "gpu": None}
+    record = {"runs": runs, "overrides": ["experiment=ring_gan"], "environment": environment}
+    (tmp_path / "results" / "quality_x.json").write_text(json.dumps(record))
+    monkeypatch.setattr(renderer, "DOCS", tmp_path)
+    page = "before\n<!-- summary: quality_x -->\nstale\n<!-- /summary -->\nafter\n"
+    rendered = renderer.render_page(page)
+    assert ("| `experiment=ring_gan` | 7.3 ± 0.7 | 40.0% ± 5.8% | 3 | 2030-01-02, Some CPU, `quality_x.json` |"
+            in rendered)
+    assert rendered.startswith("before\n<!-- summary: quality_x -->\n| training overrides |")
+    assert "stale" not in rendered and rendered.endswith("<!-- /summary -->\nafter\n")
