@@ -423,7 +423,7 @@ def callbacks() -> list[str]:
     lines += settings_block(config, "callbacks.")
     metrics = read_config(CONF / "metrics" / "image.yaml")
     lines += section("Image metrics (`callbacks.image_metrics.*`)", 3)
-    lines += wrap("Added by `data=mnist` (`conf/metrics/image.yaml`).")
+    lines += wrap("Added by `data=mnist` and `data=fashion_mnist` (`conf/metrics/image.yaml`).")
     lines.append("")
     lines += paragraphs(metrics.header)
     lines += settings_block(metrics, "callbacks.image_metrics.")

@@ -35,10 +35,12 @@ def check_config(cfg: DictConfig, data_name: str) -> None:
     """Static checks of the composed config: names resolve, keys fit their objects, paths work."""
     check_top_level_keys(cfg)
     check_targets(cfg)
-    made_for = cfg.get("experiment_data")
-    if made_for is not None and HydraConfig.initialized() and made_for != data_name:
-        raise ConfigError(f"data={data_name}: the experiment preset {cfg.get('name')} is made for data={made_for} "
-                          "(pick a model for this data with model=..., without the preset)")
+    made_for = cfg.get("experiment_data")  # one data option, or the list of those the preset fits
+    made_for = [made_for] if isinstance(made_for, str) else list(made_for or [])
+    if made_for and HydraConfig.initialized() and data_name not in made_for:
+        raise ConfigError(f"data={data_name}: the experiment preset {cfg.get('name')} is made for "
+                          + " or ".join(f"data={name}" for name in made_for)
+                          + " (pick a model for this data with model=..., without the preset)")
     check_data_settings(cfg, data_name)
     check_trainer_settings(cfg)
     check_writable(Path(cfg.paths.output_dir))

@@ -20,9 +20,9 @@ from gan_lightning.stop_request import sigterm_stops_at_once
 class ImageMetrics(L.Callback):
     """Measures ``num_samples`` generated images (eval mode, EMA generator when there is one) against as many real
     training images (a conditional GAN's samples: every class equally often, ``metrics/label_accuracy`` says how
-    many the classifier puts in their requested class), in the feature space of the project's digit classifier
-    (trained on first use and cached,
-    keyed by the exact training images). Logs ``metrics/<name>`` to TensorBoard at the current iteration and keeps
+    many the classifier puts in their requested class), in the feature space of the project's classifier
+    (``DigitClassifier``, trained on the data set's own training images on first use and cached, keyed by the
+    exact training images). Logs ``metrics/<name>`` to TensorBoard at the current iteration and keeps
     the latest values in ``self.metrics`` (returned by ``train()``, written to metrics.json and the hparams view).
     Runs on rank zero; does nothing on data that are not images. ``inception_fid=True`` adds the standard
     InceptionV3 FID (``pip install -e '.[inception]'`` and a network for the weights; off by default).

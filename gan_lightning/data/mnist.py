@@ -72,21 +72,23 @@ def _difference(a: bytes, b: bytes) -> str:
     return f"same size, first difference at byte {first:,}"
 
 
-def check_images(images: torch.Tensor, path: Path) -> None:
+def check_images(images: torch.Tensor, path: Path, data_name: str = "MNIST") -> None:
     """N >= 1 images of 28x28 pixels (the unsigned-byte type is checked when decoding)."""
     if images.dim() != 3 or tuple(images.shape[1:]) != IMAGE_SHAPE[1:]:
         hint = " (a labels file?)" if images.dim() == 1 else ""
-        raise IDXError(f"{path}: header shape {tuple(images.shape)}{hint}, but MNIST images are (N, 28, 28)")
+        raise IDXError(f"{path}: header shape {tuple(images.shape)}{hint}, but {data_name} images are (N, 28, 28)")
     if len(images) == 0:
         raise IDXError(f"{path}: holds no images (header shape {tuple(images.shape)})")
 
 
-def check_labels(labels: torch.Tensor, path: Path, images_path: Path, num_images: int, num_classes: int) -> None:
+def check_labels(labels: torch.Tensor, path: Path, images_path: Path, num_images: int, num_classes: int,
+                 data_name: str = "MNIST") -> None:
     """One label per image, each a class 0 .. num_classes - 1: a larger one would only fail in the middle of
     training, as an index error in a conditional GAN's embedding or the image metrics' classifier."""
     if labels.dim() != 1:
         hint = " (an images file?)" if labels.dim() == 3 else ""
-        raise IDXError(f"{path}: header shape {tuple(labels.shape)}{hint}, but MNIST labels are (N,): one per image")
+        raise IDXError(f"{path}: header shape {tuple(labels.shape)}{hint}, but {data_name} labels are (N,): one per "
+                       "image")
     if len(labels) != num_images:
         raise IDXError(f"{path}: {len(labels):,} labels, but {images_path.name} holds {num_images:,} images")
     bad = (labels >= num_classes).nonzero().flatten()  # unsigned bytes: none is negative
@@ -97,12 +99,13 @@ def check_labels(labels: torch.Tensor, path: Path, images_path: Path, num_images
                        f"0-{num_classes - 1}{more}")
 
 
-def missing_message(raw_dir: Path, split: str, reason: str) -> str:
+def missing_message(raw_dir: Path, split: str, reason: str, data_name: str = "MNIST", folder: str = "MNIST") -> str:
+    """What is missing where, for ``data_name``'s files in torchvision's ``<data_dir>/<folder>/raw`` layout."""
     names = ", ".join(f"{n}[.gz]" for n in SPLITS[split])
     return (
-        f"MNIST {split} files not found in {raw_dir.resolve()} and {reason}. Put {names} there "
-        f"(raw IDX or .gz, torchvision's layout <data_dir>/MNIST/raw/), "
-        "or set data.data_dir=<folder holding MNIST/raw>."
+        f"{data_name} {split} files not found in {raw_dir.resolve()} and {reason}. Put {names} there "
+        f"(raw IDX or .gz, torchvision's layout <data_dir>/{folder}/raw/), "
+        f"or set data.data_dir=<folder holding {folder}/raw, or holding the files themselves>."
     )
 
 
@@ -153,13 +156,18 @@ class MNISTDataModule(L.LightningDataModule):
     The whole split (47 MB as uint8) is decoded once and kept on the training device; batches are cut from it there
     (``ResidentBatches``), as ``gan_lightning.data`` describes (the last incomplete batch of an epoch is dropped).
     Files are looked up in ``<data_dir>/MNIST/raw`` (raw or ``.gz``; when both are there they must hold the same
-    data); when missing they are downloaded with torchvision if ``download`` is set and the network allows; otherwise
-    ``MNISTNotFoundError`` says what goes where. A file that does not hold 28x28 unsigned-byte images, or one label
+    data), or in ``data_dir`` itself when it holds the split's files and that folder does not; when missing they are
+    downloaded with torchvision if ``download`` is set and the network allows; otherwise ``MNISTNotFoundError`` says
+    what goes where. A file that does not hold 28x28 unsigned-byte images, or one label
     0-9 per image, raises ``IDXError`` naming it when the split is read.
     Every batch carries the labels: a conditional GAN (``model.num_classes``) uses them, the others ignore them.
     """
 
     num_classes = DIGIT_CLASSES  # a batch's labels
+    data_name = "MNIST"  # in messages
+    # torchvision's dataset class, whose name is also its folder: <data_dir>/MNIST/raw (a subclass reads another
+    # data set in the same format by naming another class)
+    torchvision_dataset = "MNIST"
     # How many iterations of how many D updates one loader batch feeds: set by the execution plan from
     # model.d_steps and execution.iterations_per_batch before the loader is made.
     d_steps = 1
@@ -177,7 +185,7 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         require(split in SPLITS, "data.split", split, f"expected one of {', '.join(SPLITS)}")
         require(tuple(sample_shape) == IMAGE_SHAPE, "data.sample_shape", list(sample_shape),
-                f"MNIST images are {list(IMAGE_SHAPE)}")
+                f"{self.data_name} images are {list(IMAGE_SHAPE)}")
         require_int("data.batch_size", batch_size)
         require_int("data.seed", seed, minimum=0)
         self.data_dir = Path(data_dir)
@@ -191,25 +199,34 @@ class MNISTDataModule(L.LightningDataModule):
 
     @property
     def raw_dir(self) -> Path:
-        return self.data_dir / "MNIST" / "raw"
+        """The folder the files are read from: torchvision's ``<data_dir>/<dataset>/raw``, or ``data_dir`` itself
+        when it holds the split's files and that folder does not (a copy of the four files, such as a Linux
+        distribution's data package, used where it is)."""
+        layout = self.data_dir / self.torchvision_dataset / "raw"
+        if not self._holds_split(layout) and self._holds_split(self.data_dir):
+            return self.data_dir
+        return layout
 
-    def _files(self) -> list[Path | None]:
-        return [find_idx_file(self.raw_dir, name) for name in SPLITS[self.split]]
+    def _holds_split(self, folder: Path) -> bool:
+        return all(find_idx_file(folder, name) for name in SPLITS[self.split])
+
+    def _missing(self, reason: str) -> MNISTNotFoundError:
+        return MNISTNotFoundError(missing_message(self.raw_dir, self.split, reason, self.data_name,
+                                                  self.torchvision_dataset))
 
     def prepare_data(self) -> None:
-        if all(self._files()):
+        if self._holds_split(self.raw_dir):
             return
         if not self.download:
-            raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "data.download is false"))
+            raise self._missing("data.download is false")
         try:
-            from torchvision.datasets import MNIST
+            import torchvision.datasets
 
-            MNIST(str(self.data_dir), train=self.split == "train", download=True)
+            dataset = getattr(torchvision.datasets, self.torchvision_dataset)
+            dataset(str(self.data_dir), train=self.split == "train", download=True)
         except Exception as err:  # torchvision raises RuntimeError/URLError/OSError when offline
             why = " ".join(str(err).split())  # torchvision's message spans lines: the error is one
-            raise MNISTNotFoundError(
-                missing_message(self.raw_dir, self.split, f"downloading failed ({type(err).__name__}: {why})")
-            ) from err
+            raise self._missing(f"downloading failed ({type(err).__name__}: {why})") from err
 
     def setup(self, stage: str | None = None) -> None:
         """Decode the split (once) and put it on the trainer's device (the CPU before a trainer is attached:
@@ -217,7 +234,7 @@ class MNISTDataModule(L.LightningDataModule):
         if self._decoded is None:
             self._decoded = self.read_split(self.split)
             if self._decoded is None:
-                raise MNISTNotFoundError(missing_message(self.raw_dir, self.split, "prepare_data did not provide them"))
+                raise self._missing("prepare_data did not provide them")
         split = self._decoded
         self.require_one_batch(len(split[0]), f"the {self.split} split has")
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
@@ -250,10 +267,10 @@ class MNISTDataModule(L.LightningDataModule):
         if images_file is None or labels_file is None:
             return None
         (images_data, images_path), (labels_data, labels_path) = images_file, labels_file
-        images = decode_idx(images_data, images_path, UNSIGNED_BYTE, "MNIST images")
-        check_images(images, images_path)
-        labels = decode_idx(labels_data, labels_path, UNSIGNED_BYTE, "MNIST labels")
-        check_labels(labels, labels_path, images_path, len(images), DIGIT_CLASSES)
+        images = decode_idx(images_data, images_path, UNSIGNED_BYTE, f"{self.data_name} images")
+        check_images(images, images_path, self.data_name)
+        labels = decode_idx(labels_data, labels_path, UNSIGNED_BYTE, f"{self.data_name} labels")
+        check_labels(labels, labels_path, images_path, len(images), DIGIT_CLASSES, self.data_name)
         return images.unsqueeze(1), labels.long()
 
     def train_dataloader(self) -> ResidentBatches:

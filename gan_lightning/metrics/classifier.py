@@ -1,4 +1,5 @@
-"""The project's own feature network for FID/KID/IS on MNIST-like data: a small CNN trained on the real digits.
+"""The project's own feature network for FID/KID/IS on MNIST-like data: a small CNN trained on the data set's own
+training images (MNIST's digits, Fashion-MNIST's clothes).
 
 Inception weights cannot be downloaded offline; this classifier is trained here, cached on disk keyed by a hash of
 the exact training images, and reports its held-out accuracy. Its 128-d penultimate layer is the FID/KID feature
