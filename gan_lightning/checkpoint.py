@@ -26,6 +26,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError, NoSpaceLeft, first_line
+from gan_lightning.lr_schedule import LRSchedule
 from gan_lightning.objective import Objective, Regulariser
 
 CONFIG_KEY = "gan_config"
@@ -40,7 +41,7 @@ ADDED_LATER = {"model.reuse_fake": False, "model.num_classes": 0, "model.discrim
 # What a stored config may instantiate: classes (never functions) from these packages that are nets, optimizers,
 # objectives or regularisers.
 ALLOWED_TARGET_PACKAGES = ("gan_lightning.", "torch.nn.", "torch.optim.")
-ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer, Objective, Regulariser)
+ALLOWED_TARGET_TYPES = (torch.nn.Module, torch.optim.Optimizer, Objective, Regulariser, LRSchedule)
 
 
 # ----------------------------------------------------------------------------------------------------- writing
@@ -234,7 +235,7 @@ def check_stored_targets(config: dict[str, Any], path: str | Path, key: str = "c
             allowed = isinstance(cls, type) and issubclass(cls, ALLOWED_TARGET_TYPES)
         if not allowed:
             raise ConfigError(f"{key}={path}: refused: its stored config has {name}={target}, which is not a "
-                              "gan_lightning, torch.nn or torch.optim net/optimizer/objective class")
+                              "gan_lightning, torch.nn or torch.optim net/optimizer/objective/schedule class")
 
 
 def load_gan(path: str | Path, device: str | torch.device = "cpu", key: str = "ckpt"):

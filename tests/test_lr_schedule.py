@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+from gan_lightning.checkpoint import load_gan
 from gan_lightning.errors import ConfigError
 from gan_lightning.lr_schedule import LRSchedule
 from gan_lightning.train import train
@@ -80,6 +81,17 @@ def test_a_resumed_run_continues_the_schedule(tmp_path):
     # 0.5 x the rates, as the whole run ends; a schedule restarted at the resume would end at 0.75 x
     assert _lrs(whole) == pytest.approx((0.5 * G_LR, 0.5 * D_LR))
     assert _lrs(resumed) == pytest.approx(_lrs(whole))
+
+
+def test_a_scheduled_runs_checkpoint_is_sampled_and_resumed_through_the_checks(tmp_path):
+    """The stored config names the schedule's class: the checkpoint checks of sample and resume accept it."""
+    schedule = ["+lr_schedule=cosine", "model.lr_schedule.total=6"]
+    train(compose_cfg(tmp_path / "first", [*RING, *schedule, "trainer.max_epochs=1"]))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert load_gan(ckpt).generate().shape == (2500, 2)
+    train(compose_cfg(tmp_path / "second", [*RING, *schedule, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]))
+    resumed = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert [state["last_epoch"] for state in resumed["lr_schedulers"]] == [6, 6]
 
 
 def test_a_schedule_needs_a_run_length(tmp_path):
