@@ -86,7 +86,8 @@ def test_mode_coverage_of_a_collapsed_generator():
 
 
 @pytest.mark.parametrize(("overrides", "modes"), [(["experiment=ring_gan"], 8), (["experiment=ring_sn_gan"], 8),
-                                                   (["data=grid"], 25), (["experiment=grid_gan"], 25)])
+                                                   (["data=grid"], 25), (["experiment=grid_gan"], 25),
+                                                   (["experiment=ring_pacgan"], 8)])
 def test_mixture_runs_log_the_scatter_and_the_coverage_metrics(tmp_path, overrides, modes):
     metrics = train(compose_cfg(tmp_path, [*overrides, "data.batches_per_epoch=3", "data.batch_size=64"]))
     assert 0 <= metrics["metrics/modes_covered"] <= modes
