@@ -37,7 +37,7 @@ RESUME_MAY_DIFFER = {"data.data_dir", "data.num_workers", "data.download", "mode
                      "model.d_optimizer.fused"}
 # Settings added after checkpoints were already written, and the value that older code behaved as.
 ADDED_LATER = {"model.reuse_fake": False, "model.num_classes": 0, "model.discriminator.spectral_norm": False,
-               "model.discriminator.batch_norm": True}
+               "model.discriminator.batch_norm": True, "model.discriminator.pack": 1}
 # What a stored config may instantiate: classes (never functions) from these packages that are nets, optimizers,
 # objectives or regularisers.
 ALLOWED_TARGET_PACKAGES = ("gan_lightning.", "torch.nn.", "torch.optim.")

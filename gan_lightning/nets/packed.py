@@ -14,6 +14,6 @@ def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
     shuffled real ones, never a mix of the two)."""
     if pack == 1:
         return x
-    require(len(x) % pack == 0, "the batch D judges", len(x),
-            f"model.discriminator.pack={pack} needs a batch size that is a multiple of the pack")
+    require(len(x) % pack == 0, "data.batch_size", len(x),
+            f"model.discriminator.pack={pack} needs a batch that is a multiple of the pack")
     return x.reshape(len(x) // pack, pack * x.shape[1], *x.shape[2:])

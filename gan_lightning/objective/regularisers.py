@@ -42,10 +42,10 @@ class Regulariser:
 
 
 def input_gradient_norm2(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """E[||grad_x D(x)||^2] over the batch ``x`` (which must require grad), kept in the graph so that D's update
-    descends it."""
+    """E[||grad_x D(x)||^2] over D's outputs on the batch ``x`` (which must require grad), kept in the graph so that
+    D's update descends it. One gradient per output: per sample, or per pack for a packed D (``nets/packed.py``)."""
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    return grad.pow(2).reshape(len(out), -1).sum(1).mean()
 
 
 class InputGradientPenalty(Regulariser):
@@ -91,17 +91,20 @@ class GradientPenalty(Regulariser):
         super().__init__(weight * interval, interval)
 
     def penalty(self, critic, real, real_out, fake, fake_out):
-        return gradient_penalty(critic, real, fake)
+        return gradient_penalty(critic, real, fake, pack=len(real) // len(real_out))
 
 
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """E[(||grad D(x_hat)||_2 - 1)^2] at the random interpolates of ``real`` and ``fake``."""
-    eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype,
-                     generator=generator)
+                     generator: torch.Generator | None = None, pack: int = 1) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] at the random interpolates of ``real`` and ``fake``. A packed D (``pack``
+    samples per output) gets one eps per pack, so that x_hat lies between a real and a fake pack, and one norm per
+    pack: the critic is held 1-Lipschitz in what it judges."""
+    eps = torch.rand((len(real) // pack,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype,
+                     generator=generator).repeat_interleave(pack, dim=0)
     between = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    out = critic(between)
+    (grad,) = torch.autograd.grad(out.sum(), between, create_graph=True)
+    return (grad.reshape(len(out), -1).norm(2, dim=1) - 1).pow(2).mean()
 
 
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
