@@ -238,7 +238,10 @@ class GAN(L.LightningModule):
             return trainer.max_epochs
         if trainer.train_dataloader is None:  # num_training_batches needs the loader (as estimated_stepping_batches)
             trainer.fit_loop.setup_data()
-        return int(trainer.max_epochs * trainer.num_training_batches * self.execution.iterations_per_batch)
+        iterations = int(trainer.max_epochs * trainer.num_training_batches * self.execution.iterations_per_batch)
+        if trainer.max_steps not in (None, -1):  # Lightning's steps count every optimizer step of an iteration
+            iterations = min(iterations, trainer.max_steps // (self.hparams.d_steps + self.hparams.g_steps))
+        return iterations
 
     def step_lr_schedules(self, interval: str) -> None:
         """Step G's and D's lr schedules at the end of an iteration or an epoch, as the schedule's interval says."""

@@ -21,12 +21,13 @@ class LRSchedule:
     """The factor at step t of T (iterations or epochs, as ``interval`` says):
 
     - warm-up: rises linearly from 1 / (warmup + 1) to 1 over the first ``warmup`` steps;
-    - then 1 until ``decay_start`` (a fraction of T);
-    - then falls to ``final_factor`` at T: in a straight line (``shape: linear``, the decay to 0 that DCGAN
-      reproductions and BigGAN-era recipes use) or a half cosine (``shape: cosine``); ``shape: constant`` keeps 1.
+    - then 1 until ``decay_start`` (a fraction of T; never before the warm-up ends);
+    - then falls to ``final_factor`` at T: in a straight line (``shape: linear``, as pix2pix and CycleGAN decay to 0
+      over their second half) or a half cosine (``shape: cosine``); ``shape: constant`` keeps 1.
 
-    T is ``total`` when set, else the run's length from the Trainer (``trainer.max_epochs`` epochs): set ``total``
-    to keep the same schedule when a resumed run is given more epochs.
+    T is ``total`` when set, else the run's length from the Trainer (``trainer.max_epochs`` epochs, or fewer
+    iterations when ``trainer.max_steps`` ends the run first): set ``total`` to keep the same schedule when a
+    resumed run is given more epochs.
     """
 
     def __init__(self, shape: str = "linear", interval: str = "iteration", decay_start: float = 0.0,
@@ -48,7 +49,7 @@ class LRSchedule:
         """The lr factor after ``step`` of ``total`` steps."""
         if step < self.warmup:
             return (step + 1) / (self.warmup + 1)
-        start = self.decay_start * total
+        start = max(self.decay_start * total, self.warmup)
         if self.shape == "constant" or step <= start:
             return 1.0
         progress = min(1.0, (step - start) / max(total - start, 1))

@@ -98,3 +98,12 @@ def test_a_schedule_needs_a_run_length(tmp_path):
     cfg = compose_cfg(tmp_path, [*RING, "+lr_schedule=linear", "trainer.max_epochs=-1", "trainer.max_steps=12"])
     with pytest.raises(ConfigError, match=r"trainer.max_epochs=-1: an lr schedule spans the run's epochs"):
         fit(cfg, seed=0)
+
+
+def test_the_decay_waits_for_the_warm_up_and_max_steps_shortens_the_run(tmp_path):
+    warm = LRSchedule("linear", warmup=4)  # decay_start 0: the decay starts when the warm-up ends
+    assert [warm.factor(t, 12) for t in (0, 3, 4, 8, 12)] == pytest.approx([0.2, 0.8, 1.0, 0.5, 0.0])
+    # trainer.max_steps=8 counts optimizer steps: 2 per iteration (d_steps 1, g_steps 1), so the run is 4 iterations
+    cfg = compose_cfg(tmp_path, [*RING, "trainer.max_epochs=2", "trainer.max_steps=8", "+lr_schedule=linear"])
+    _, model = fit(cfg, seed=0)
+    assert model.iteration == 4 and _lrs(model) == pytest.approx((0.0, 0.0))
