@@ -215,8 +215,8 @@ def group_by_seed(jobs: list[dict], metric: str | None, maximize: bool) -> tuple
 def seed_tables(swept: list[str], groups: list[dict], metric_keys: list[str]) -> tuple[list[list[str]], ...]:
     """The grouped table as shown (``mean ± error`` cells) and for report.csv (mean and stderr columns, 10
     digits). A metric that fewer than n finished jobs measured says over how many its mean is."""
-    header = [*swept, "n", "failed jobs", *metric_keys]
-    csv_header = [*swept, "n", "failed jobs", *(f"{k}{suffix}" for k in metric_keys for suffix in ("", " stderr"))]
+    header = [*swept, "n", "not finished", *metric_keys]
+    csv_header = [*swept, "n", "not finished", *(f"{k}{suffix}" for k in metric_keys for suffix in ("", " stderr"))]
     rows, csv_rows = [], []
     for group in groups:
         first = [*(group["settings"][k] for k in swept), str(group["n"]), ", ".join(group["not_finished"])]

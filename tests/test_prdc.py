@@ -7,7 +7,6 @@ import io
 
 import pytest
 import torch
-from prdc import compute_prdc
 
 from gan_lightning.callbacks.image_metrics import ImageMetrics
 from gan_lightning.errors import ConfigError
@@ -21,6 +20,7 @@ def features(n: int, dim: int, seed: int, shift: float = 0.0, scale: float = 1.0
 
 
 def reference(real: torch.Tensor, fake: torch.Tensor, nearest_k: int) -> dict[str, float]:
+    compute_prdc = pytest.importorskip("prdc").compute_prdc  # the reference, in the test extra
     with contextlib.redirect_stdout(io.StringIO()):  # compute_prdc prints the set sizes
         scores = compute_prdc(real.numpy(), fake.numpy(), nearest_k)
     return {name: float(value) for name, value in scores.items()}

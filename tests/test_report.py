@@ -123,7 +123,7 @@ def test_jobs_that_differ_only_by_seed_are_one_row_of_means_and_standard_errors(
     text = report(tmp_path)
     assert text.startswith(f"Sweep {tmp_path}: 6 jobs, 2 settings over seeds, ranked by the mean of metrics/w1")
     settings, jobs = _tables(text)
-    assert settings[0] == ["model.g_lr", "n", "failed jobs", "metrics/w1", "metrics/modes_covered"]
+    assert settings[0] == ["model.g_lr", "n", "not finished", "metrics/w1", "metrics/modes_covered"]
     # By hand: 1e-4 has W1 mean 0.4, sample std 0.2, s.e. 0.2 / sqrt(3) = 0.115; modes mean 23/3, s.e. 1/3.
     assert settings[1:] == [["2e-4", "3", "", "0.20 ± 0.06", "8 ± 0"],
                             ["1e-4", "3", "", "0.40 ± 0.12", "7.7 ± 0.3"]]
@@ -142,7 +142,7 @@ def test_jobs_that_differ_only_by_seed_are_one_row_of_means_and_standard_errors(
         assert float(row["metrics/w1 stderr"]) == pytest.approx(_std_error(w1[lr]))
         assert float(row["metrics/modes_covered"]) == pytest.approx(sum(modes[lr]) / 3)
         assert float(row["metrics/modes_covered stderr"]) == pytest.approx(_std_error(modes[lr]))
-    assert "| model.g_lr | n | failed jobs |" in (tmp_path / "report.md").read_text()
+    assert "| model.g_lr | n | not finished |" in (tmp_path / "report.md").read_text()
     assert f"Plot: {tmp_path / 'report.png'}" in text and (tmp_path / "report.png").stat().st_size > 0
 
 
@@ -194,7 +194,7 @@ def test_a_sweep_over_the_seed_alone_is_one_setting_plotted_against_the_seed(tmp
         _seeded_job(tmp_path, seed, [], seed, metrics)
     text = report(tmp_path)
     settings, _ = _tables(text)
-    assert settings == [["n", "failed jobs", "metrics/w1", "metrics/modes_covered"],
+    assert settings == [["n", "not finished", "metrics/w1", "metrics/modes_covered"],
                         ["4", "", "0.25 ± 0.06", "8 ± 0 (n=3)"]]
     assert f"Plot: {tmp_path / 'report.png'}" in text and (tmp_path / "report.png").stat().st_size > 0
 

@@ -1,5 +1,5 @@
 """How well 2-D samples cover a mixture of equal Gaussians: the mode-collapse metrics of VEEGAN (Srivastava et al.
-2017) as PacGAN's code (Lin et al. 2018) computes them, and the reverse KL of Metz et al. 2017 (unrolled GANs)."""
+2017) as PacGAN's code (Lin et al. 2018) computes them, and a reverse KL of the modes' histogram."""
 from __future__ import annotations
 
 import torch
