@@ -37,16 +37,22 @@ docs: $(BIN)/.installed
 # holding MNIST/raw. Long: mnist_best trains for about 35 minutes on 2 CPU cores. Then python docs/render_results.py.
 MNIST_DATA ?= data
 results: $(BIN)/.installed
-	$(BIN)/python -m benchmarks.quality --out docs/results/quality_ring_sn_gan.json --seeds 0,1,2,3 --threads 1 \
-		experiment=ring_sn_gan
+	$(BIN)/python -m benchmarks.quality --out docs/results/quality_ring_gan.json --seeds 0,1,2,3,4,5,6,7,8,9 \
+		--parallel 2 --threads 1 experiment=ring_gan
+	$(BIN)/python -m benchmarks.quality --out docs/results/quality_ring_sn_gan.json --seeds 0,1,2,3 --parallel 2 \
+		--threads 1 experiment=ring_sn_gan
+	$(BIN)/python -m benchmarks.quality --out docs/results/quality_ring_pacgan.json --seeds 0,1,2,3,4,5,6,7,8,9 \
+		--parallel 2 --threads 1 experiment=ring_pacgan
+	$(BIN)/python -m benchmarks.quality --out docs/results/quality_grid_gan.json --seeds 0,1,2,3,4,5,6,7,8,9 \
+		--parallel 2 --threads 1 experiment=grid_gan
 	$(BIN)/python -m benchmarks.quality --out docs/results/quality_mnist_best.json --seeds 0 --threads 1 \
 		experiment=mnist_best data.data_dir=$(MNIST_DATA)
 	$(BIN)/python docs/render_results.py
 readme-images: $(BIN)/.installed
 	$(BIN)/python -m gan_lightning.sample ckpt=outputs/quality/quality_mnist_best/seed0/checkpoints/last.ckpt \
 		out_dir=docs/images/mnist_best num_images=100
-	$(BIN)/python -m gan_lightning.sample ckpt=outputs/quality/quality_ring_sn_gan/seed0/checkpoints/last.ckpt \
-		out_dir=docs/images/ring_sn_gan num_images=2500
+	$(BIN)/python -m gan_lightning.sample ckpt=outputs/quality/quality_ring_pacgan/seed0/checkpoints/last.ckpt \
+		out_dir=docs/images/ring_pacgan num_images=2500
 
 clean-venv:
 	rm -rf $(VENV)
