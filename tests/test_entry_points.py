@@ -30,7 +30,9 @@ def test_train_help_lists_groups_and_examples_not_the_config(tmp_path):
     result = _help("gan_lightning.train", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("usage: python -m gan_lightning.train ")
-    assert "data: gaussian, grid, mnist, ring" in result.stdout  # Hydra's $APP_CONFIG_GROUPS
+    data_options = sorted(path.stem for path in (REPO / "conf" / "data").glob("*.yaml"))
+    assert "data: " + ", ".join(data_options) in result.stdout  # Hydra's $APP_CONFIG_GROUPS, every option
+    assert "lr_schedule: cosine, linear" in result.stdout
     assert "experiment: gaussian_diffs, " in result.stdout
     for example in TRAIN_EXAMPLES:
         assert example in result.stdout
