@@ -8,6 +8,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.metrics.classifier import DigitClassifier
+from gan_lightning.metrics.histogram import kl_to_uniform
 from gan_lightning.metrics.prdc import prdc
 
 
@@ -59,7 +60,6 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
                 predicted.append(logits.argmax(1).cpu())
                 counts += torch.bincount(predicted[-1], minlength=num_classes)
     share = counts.double() / counts.sum()
-    nonzero = share[share > 0]
     kid_mean, _ = kid.compute()
     is_mean, _ = inception.compute()
     scores = {
@@ -67,7 +67,7 @@ def image_quality(classifier: DigitClassifier, real: torch.Tensor, fake: torch.T
         "kid": float(kid_mean),
         "inception_score": float(is_mean),
         "modes": int((counts >= min_samples).sum() if min_samples is not None else (share >= min_share).sum()),
-        "kl_uniform": float((nonzero * (nonzero * num_classes).log()).sum()),
+        "kl_uniform": kl_to_uniform(counts),
         "max_class_share": float(share.max()),
         **prdc(torch.cat(feature_sets[True]), torch.cat(feature_sets[False])),
     }

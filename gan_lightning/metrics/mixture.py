@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from gan_lightning.metrics.histogram import kl_to_uniform
+
 
 def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, within_std: float = 3.0,
                   min_samples: int = 1) -> dict[str, float]:
@@ -20,10 +22,8 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, with
     distance, nearest = torch.cdist(samples, centers.float().cpu()).min(dim=1)
     good = distance <= within_std * std
     counts = torch.bincount(nearest[good], minlength=len(centers))
-    q = torch.bincount(nearest, minlength=len(centers)).double() / len(samples)
-    q = q[q > 0]
     return {
         "modes_covered": int((counts >= min_samples).sum()),
         "high_quality_share": float(good.float().mean()),
-        "reverse_kl": float((q * (q * len(centers)).log()).sum()),
+        "reverse_kl": kl_to_uniform(torch.bincount(nearest, minlength=len(centers))),
     }
