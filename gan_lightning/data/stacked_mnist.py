@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from gan_lightning.data.mnist import DIGIT_CLASSES, EpochOrder, MNISTDataModule
+from gan_lightning.data.stream import seeded_generator
 from gan_lightning.errors import require, require_int
 
 DIGITS_PER_IMAGE = 3
@@ -31,13 +31,6 @@ def draw_triples(num_digits: int, n: int, generator: torch.Generator) -> torch.T
     return torch.randint(num_digits, (n, DIGITS_PER_IMAGE), generator=generator)
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The host generator of one epoch's triples: its seed is hashed from (seed, epoch) as the synthetic streams
-    do (gan_lightning.data.stream), so neighbouring seeds or epochs do not give related draws."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
 class EpochTriples:
     """One epoch of Stacked MNIST batches: ``triples_per_epoch`` triples drawn on the host from the generator of
     (seed, epoch), the same draw on every rank; with several ranks each takes every ``world_size``-th triple of it
@@ -57,7 +50,7 @@ class EpochTriples:
         return self.triples_per_epoch // self.world_size // self.batch_size
 
     def __iter__(self):
-        generator = epoch_generator(self.sampler.seed, self.sampler.epoch)
+        generator = seeded_generator(self.sampler.seed, self.sampler.epoch)  # the same draw on every rank
         triples = draw_triples(len(self.digits), self.triples_per_epoch, generator)
         share = triples[self.rank : len(triples) - len(triples) % self.world_size : self.world_size]
         share = share.to(self.digits.device)

@@ -11,6 +11,12 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from gan_lightning.errors import require, require_int
 
 
+def seeded_generator(*keys: int) -> torch.Generator:
+    """A host generator seeded by a hash of ``keys`` (e.g. seed, rank, worker, epoch): neighbouring keys do not give
+    related draws, as consecutive integer seeds could."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0]))
+
+
 class SampleStream(IterableDataset):
     """``batches_per_epoch`` batches of ``batch_size`` samples per pass, each drawn by ``draw(n, generator)``.
 
@@ -37,8 +43,7 @@ class SampleStream(IterableDataset):
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
         epoch = self.start_epoch + self._passes
         self._passes += 1
-        entropy = np.random.SeedSequence([self.seed, self.rank, worker, epoch]).generate_state(2, np.uint64)[0]
-        generator = torch.Generator().manual_seed(int(entropy))
+        generator = seeded_generator(self.seed, self.rank, worker, epoch)
         for _ in range(worker, self.batches_per_epoch, num_workers):
             yield self.draw(self.batch_size, generator)
 
