@@ -109,6 +109,7 @@ def test_bench_command_prints_every_side_and_writes_json(tmp_path, capsys):
     assert written["entries"][0]["workload"] == "mnist_mlp"
     # where and how it was measured travels with the figures
     assert {"date", "commit", "dirty", "cpu", "torch", "torch_threads", "command"} <= set(written["environment"])
+    assert written["environment"]["command"].startswith("python -m benchmarks --workloads mnist_mlp gaussian_moments")
 
 
 def test_race_finds_the_first_w1_check_under_the_threshold():
