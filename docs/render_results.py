@@ -6,7 +6,8 @@ table of ``docs/results/NAME.json`` and a line naming where, when and by which c
     python docs/render_results.py           # rewrite the blocks
     python docs/render_results.py --check   # exit 1 if a block differs from its file (tests/test_docs.py)
 
-Results files are written by ``python -m benchmarks.quality`` (training runs, one per seed).
+Results files are written by ``python -m benchmarks.quality`` (training runs, one per seed), ``python -m
+benchmarks --json`` (speed) and ``python -m benchmarks.reference`` (the image metrics' real-against-real floor).
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ import textwrap
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))  # the speed table is the benchmark's own (benchmarks/speed_table.py)
+from benchmarks.speed_table import table as speed_table  # noqa: E402
+
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results: (?P=name) -->)", re.S)
 # A summary: one row per results file (mean ± standard error over its seeds), for comparisons with published tables.
 SUMMARY = re.compile(r"(<!-- summary: (?P<names>[\w.,-]+) -->\n)(?P<body>.*?)(<!-- /summary -->)", re.S)
@@ -31,6 +35,8 @@ COLUMNS = {
     "metrics/modes_covered": ("modes covered", "{:.0f}"), "metrics/high_quality_share": ("high quality", "{:.1%}"),
     "metrics/reverse_kl": ("reverse KL ↓", "{:.3f}"), "metrics/kl_uniform": ("KL ↓", "{:.3f}"),
     "metrics/w1": ("W1 ↓", "{:.3f}"), "metrics/ks": ("KS ↓", "{:.3f}"),
+    "metrics/precision": ("precision ↑", "{:.3f}"), "metrics/recall": ("recall ↑", "{:.3f}"),
+    "metrics/density": ("density", "{:.3f}"), "metrics/coverage": ("coverage ↑", "{:.3f}"),
 }
 
 # A mean of counts (modes) needs a decimal: 7.8 ± 0.1, not 8 ± 0.
@@ -98,8 +104,26 @@ def summary_table(names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reference_table(record: dict) -> str:
+    """``python -m benchmarks.reference``: one row per kind of images put in the generator's place."""
+    rows = record["rows"]
+    shown = [key for key in COLUMNS if all(key in run for row in rows for run in row["runs"])]
+    lines = [f"| compared with the metrics' {record['num_samples']:,} real images | "
+             + " | ".join(COLUMNS[k][0] for k in shown) + " | draws |", "|---" * (len(shown) + 2) + "|"]
+    for row in rows:
+        cells = [mean_cell(key, [run[key] for run in row["runs"]]) for key in shown]
+        lines.append(f"| {row['compared']} | " + " | ".join(cells) + f" | {len(row['runs'])} |")
+    return "\n".join(lines) + (f"\n\nThe classifier's accuracy on the held-out test images: "
+                               f"{record['classifier_held_out_accuracy']:.4f}.")
+
+
 def render(name: str) -> str:
     record = json.loads((DOCS / "results" / f"{name}.json").read_text())
+    if "entries" in record:  # python -m benchmarks --json
+        return (f"Device: {record['device']}.\n\n" + speed_table(record["entries"], None).rstrip() + "\n\n"
+                + environment_line(record["environment"], record) + "\n")
+    if "rows" in record:  # python -m benchmarks.reference
+        return reference_table(record) + "\n\n" + environment_line(record["environment"], record) + "\n"
     overrides = " ".join(record["overrides"])
     return (f"Training overrides: `{overrides}`.\n\n" + quality_table(record) + "\n\n"
             + environment_line(record["environment"], record) + "\n")

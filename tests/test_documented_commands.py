@@ -1,5 +1,6 @@
 """Every command line written in README.md and docs/*.md still means something: each `python -m gan_lightning.train`
-line composes (Hydra refuses unknown keys, groups and options), each `sample` and `report` line parses. A renamed
+line composes (Hydra refuses unknown keys, groups and options), each `sample`, `report`, `benchmarks` and
+`benchmarks.reference` line parses. A renamed
 setting or option that the documentation still names fails here, not in a user's terminal."""
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import shlex
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+import benchmarks.__main__ as benchmarks
+from benchmarks import reference
 from gan_lightning import report, sample
 from tests.conftest import REPO, compose_cfg
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-COMMAND = re.compile(r"^\s*(?:\$ )?python -m (gan_lightning\.(?:train|sample|report))\b(.*)$")
+MODULES = r"gan_lightning\.(?:train|sample|report)|benchmarks(?:\.reference)?"
+COMMAND = re.compile(rf"^\s*(?:\$ )?python -m ({MODULES})(?=\s|$)(.*)$")
 # Placeholders the docs use for values a reader fills in.
 PLACEHOLDERS = {"<date_time>": "2026-01-01_00-00-00", "<time>": "2026-01-01_00-00-00", "<name>": "run",
                 "<folder with MNIST/raw>": "data", "<its last.ckpt>": "last.ckpt",
@@ -69,7 +73,8 @@ COMMANDS = documented_commands()
 
 def test_the_documentation_has_commands_to_check():
     modules = {module for _, module, _ in COMMANDS}
-    assert {"gan_lightning.train", "gan_lightning.sample", "gan_lightning.report"} <= modules
+    assert {"gan_lightning.train", "gan_lightning.sample", "gan_lightning.report", "benchmarks",
+            "benchmarks.reference"} <= modules
     assert len(COMMANDS) > 40
 
 
@@ -88,6 +93,10 @@ def test_a_documented_command_line_is_valid(where, module, text, tmp_path, monke
         sample.parse(args)
     elif module == "gan_lightning.report":
         report.command_line().parse_args(args)
+    elif module == "benchmarks":
+        benchmarks.parse_args(args)
+    elif module == "benchmarks.reference":
+        reference.parse_args(args)
     else:
         overrides = [a for a in args if a not in ("-m", "--multirun", "--cfg", "job")]
         # A launcher and its settings need its plugin installed; that is tests/test_entry_points.py's subject.

@@ -17,6 +17,12 @@ from gan_lightning.sampling import balanced_labels, generate_many
 from gan_lightning.stop_request import sigterm_stops_at_once
 
 
+def real_reference(num_images: int, num_samples: int, seed: int) -> torch.Tensor:
+    """The indices of the training images a generator is compared with: ``num_samples`` of them, drawn with
+    ``seed`` (``python -m benchmarks.reference`` compares other real images with the same set)."""
+    return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed))[:num_samples]
+
+
 class ImageMetrics(L.Callback):
     """Measures ``num_samples`` generated images (eval mode, EMA generator when there is one) against as many real
     training images (a conditional GAN's samples: every class equally often, ``metrics/label_accuracy`` says how
@@ -70,8 +76,7 @@ class ImageMetrics(L.Callback):
                 real = datamodule.reference_images(self.num_samples, self.seed)
             else:
                 self.num_samples = min(self.num_samples, len(images))
-                pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
-                real = images[pick[: self.num_samples]]
+                real = images[real_reference(len(images), self.num_samples, self.seed)]
             self._real = to_model_range(real)
             channels = real.shape[1] // images.shape[1]
             self._classifier = digits if channels == 1 else ChannelwiseClassifier(digits, channels)
