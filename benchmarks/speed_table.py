@@ -65,5 +65,5 @@ def table(entries: list[dict], images: str | None) -> str:
             f"{_fmt(row.get('project_util'), '.0%')} / {_fmt(row.get('original_util'), '.0%')}",
             _fmt(row.get("limit_it_s"), ".1f"), f"{_spread(row.get('of_limit'), '.2f')} |",
         ]))
-    notes = f"\n\nMNIST images: {images}." if images else "\n"
-    return "\n".join(lines) + notes + " Peak: the measured matmul of this device (A: its precision, B: fp32).\n"
+    notes = f"\n\nMNIST images: {images}. " if images else "\n\n"
+    return "\n".join(lines) + notes + "Peak: the measured matmul of this device (A: its precision, B: fp32).\n"

@@ -120,7 +120,7 @@ def reference_table(record: dict) -> str:
 def render(name: str) -> str:
     record = json.loads((DOCS / "results" / f"{name}.json").read_text())
     if "entries" in record:  # python -m benchmarks --json
-        return (f"Device: {record['device']}.\n\n" + speed_table(record["entries"], None).rstrip() + "\n\n"
+        return (speed_table(record["entries"], None).rstrip() + "\n\n"
                 + environment_line(record["environment"], record) + "\n")
     if "rows" in record:  # python -m benchmarks.reference
         return reference_table(record) + "\n\n" + environment_line(record["environment"], record) + "\n"
