@@ -209,6 +209,13 @@ def check_model_fits_data(model, sample_shape, batch_size: int, model_name: str,
         if norms and batch_size < 2:
             raise ConfigError(f"data.batch_size={batch_size}: model={model_name} has BatchNorm layers, which need "
                               "at least 2 samples per batch in training")
+        # A packed D (PacGAN) judges batch_size / pack inputs at a time: its BatchNorm layers see that many.
+        pack = max((m.pack for m in model.discriminator.modules() if isinstance(getattr(m, "pack", None), int)),
+                   default=1)
+        if batch_size // pack < 2 and any(isinstance(m, batch_norms) for m in model.discriminator.modules()):
+            raise ConfigError(f"data.batch_size={batch_size}: model={model_name}'s discriminator has BatchNorm "
+                              f"layers and judges packs of model.discriminator.pack={pack} samples, so a batch "
+                              f"gives it {batch_size // pack} input(s); BatchNorm needs at least 2 in training")
     except ConfigError:
         raise
     except Exception as err:

@@ -132,6 +132,10 @@ def test_mnist_sizes_that_cannot_train(tmp_path, mnist_dir):
     with pytest.raises(ConfigError, match="data.batch_size=1: model=mlp has BatchNorm layers"):
         train(compose_cfg(tmp_path, [*common, "data.batch_size=1"]))
     train(compose_cfg(tmp_path, [*common, "data.batch_size=1", "model=simple_fc", "trainer.limit_train_batches=2"]))
+    # PacGAN: a BatchNorm D sees batch_size / pack inputs
+    with pytest.raises(ConfigError, match=r"data.batch_size=2: model=dcgan's discriminator has BatchNorm layers and "
+                                          r"judges packs of model.discriminator.pack=2 samples, so a batch gives it 1"):
+        train(compose_cfg(tmp_path, [*common, "model=dcgan", "data.batch_size=2", "model.discriminator.pack=2"]))
 
 
 def test_image_shapes_must_match_the_data(tmp_path, mnist_dir):
