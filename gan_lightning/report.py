@@ -49,9 +49,11 @@ def load_jobs(sweep_dir: Path) -> list[dict]:
                "metrics": {}, "error": ""}
         try:
             overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text(encoding="utf-8")) or []
+            if not isinstance(overrides, list):  # Hydra writes a list of "key=value" strings
+                raise ValueError(f"a list of overrides expected, found {type(overrides).__name__}")
             job["overrides"] = dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o)
             job["overrides_read"] = True
-        except (OSError, yaml.YAMLError) as err:
+        except (OSError, ValueError, yaml.YAMLError) as err:
             job["status"], job["error"] = "unreadable", f".hydra/overrides.yaml: {first_line(err)}"
         summary_path = job_dir / "metrics.json"
         if summary_path.is_file() and job["status"] != "unreadable":

@@ -53,10 +53,14 @@ def test_damaged_job_files_are_marked_not_fatal(tmp_path, capsys):
     (tmp_path / "1_b" / "metrics.json").write_text('{"status": "ok", "metr')  # truncated
     _job(tmp_path, "2_c", ["model.g_lr=3e-4"], None, status="interrupted")
     (tmp_path / "2_c" / ".hydra" / "overrides.yaml").unlink()
+    _job(tmp_path, "3_d", ["model.g_lr=4e-4"], 0.3)
+    (tmp_path / "3_d" / ".hydra" / "overrides.yaml").write_text("7\n")  # valid YAML, not a list of overrides
     main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "| 1 | UNREADABLE |" in out and "job 1: metrics.json:" in out
     assert "| 2 | UNREADABLE |" in out and "job 2: .hydra/overrides.yaml:" in out
+    assert "| 3 | UNREADABLE |" in out
+    assert "job 3: .hydra/overrides.yaml: a list of overrides expected, found int" in out
     assert "| 0 | ok |" in out
 
 
