@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
-import statistics
 import sys
 import textwrap
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # the speed table is the benchmark's own (benchmarks/speed_table.py)
 from benchmarks.speed_table import table as speed_table  # noqa: E402
+from gan_lightning.report import mean_and_error  # noqa: E402  (the report's mean ± standard error)
 
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results: (?P=name) -->)", re.S)
 # A summary: one row per results file (mean ± standard error over its seeds), for comparisons with published tables.
@@ -54,10 +53,6 @@ def environment_line(env: dict, record: dict) -> str:
     line = (f"Measured {env['date']} on {where}{load}; Python {env['python']}, torch {env['torch']}, Lightning "
             f"{env['lightning']}, {commit}. Command: `{env['command']}`.")
     return textwrap.fill(line, 118, break_long_words=False, break_on_hyphens=False)
-
-
-def mean_and_error(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0)
 
 
 def quality_table(record: dict) -> str:
