@@ -337,3 +337,18 @@ def test_a_damaged_held_out_split_stops_the_run_before_training(tmp_path):
     with pytest.raises(IDXError, match=r"t10k-labels-idx1-ubyte.gz: cannot read"):
         train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("lost", ["t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"])
+def test_half_a_held_out_split_stops_the_run_before_training(tmp_path, lost):
+    """One t10k file without the other is a copy gone wrong, not a data set without a test split (the metrics would
+    silently hold out training images instead): the run stops up front and names both files."""
+    root = write_mnist(tmp_path / "data", n=64)
+    write_mnist(root, n=32, split="test")
+    (root / "MNIST" / "raw" / lost).unlink()
+    cfg = compose_cfg(tmp_path / "run", ["data=mnist", f"data.data_dir={root}", "data.batch_size=8"])
+    with pytest.raises(IDXError) as err:
+        train(cfg)
+    kept = next((root / "MNIST" / "raw").glob("t10k-*"))
+    assert str(err.value).startswith(f"{kept} has no {lost.removesuffix('.gz')} (or {lost}) next to it: ")
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -262,10 +262,15 @@ class MNISTDataModule(L.LightningDataModule):
         return self.trainer.world_size if self.trainer is not None else 1
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(uint8 images (N, 1, 28, 28), int64 labels) of a split, checked; None when its files are absent."""
+        """(uint8 images (N, 1, 28, 28), int64 labels) of a split, checked; None when both its files are absent, an
+        ``IDXError`` when one is."""
         images_file, labels_file = (read_idx_bytes(self.raw_dir, name) for name in SPLITS[split])
-        if images_file is None or labels_file is None:
+        if images_file is None and labels_file is None:
             return None
+        if images_file is None or labels_file is None:  # half a split: most likely a file lost in copying
+            found, lost = (images_file, SPLITS[split][1]) if labels_file is None else (labels_file, SPLITS[split][0])
+            raise IDXError(f"{found[1]} has no {lost} (or {lost}.gz) next to it: add it, or move {found[1].name} "
+                           "away (without a test split the image metrics hold out 10 % of the training images)")
         (images_data, images_path), (labels_data, labels_path) = images_file, labels_file
         images = decode_idx(images_data, images_path, UNSIGNED_BYTE, f"{self.data_name} images")
         check_images(images, images_path, self.data_name)
