@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.clock import matmul_peak
+from benchmarks.data_dir import check_data_dir
 from benchmarks.environment import environment
 from benchmarks.race import race, race_table
 from benchmarks.sides import (
@@ -47,7 +48,6 @@ from benchmarks.sides import (
 )
 from benchmarks.speed_table import table
 from gan_lightning.data.idx import IDXError
-from gan_lightning.data.mnist import SPLITS, find_idx_file
 from gan_lightning.errors import ConfigError
 from gan_lightning.execution.cuda_graph import WARMUP_ITERATIONS
 from gan_lightning.threads import torch_threads
@@ -101,20 +101,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--gaussian-iterations {args.gaussian_iterations}: up to 100, or a multiple of 100 "
                      "(gaussian_moments runs whole epochs of 100 iterations)")
     return args
-
-
-def check_data_dir(data_dir: str | None) -> None:
-    """A --data-dir without MNIST's files is said in one line now, before any benchmark work starts."""
-    if data_dir is None:
-        return
-    if not Path(data_dir).is_dir():
-        raise ConfigError(f"--data-dir={data_dir}: {'not a folder' if Path(data_dir).exists() else 'no such folder'} "
-                          "(give the folder that holds MNIST/raw, or leave it out for generated digits)")
-    source = Path(data_dir) / "MNIST" / "raw"
-    missing = [name for names in SPLITS.values() for name in names if find_idx_file(source, name) is None]
-    if missing:
-        raise ConfigError(f"--data-dir={data_dir}: {source} has no {', '.join(missing)} (raw or .gz); the benchmark "
-                          "needs MNIST's train and test files")
 
 
 def bench_one(workload: str, batch_size: int | None, args, device: torch.device, mnist_root: str | None,

@@ -398,6 +398,10 @@ def main() -> int:
     if not args.out:
         parser.error("give --out FILE, --compare A B or --list")
     if args.data_dir:
+        sys.path.insert(0, str(REPO))  # also run as a script (the per-preset children are)
+        from benchmarks.data_dir import check_data_dir
+
+        check_data_dir(args.data_dir, ("train",), "the MNIST presets need", otherwise="")
         args.data_dir = str(Path(args.data_dir).resolve())
     if args.tensors_dir:
         args.tensors_dir = str(Path(args.tensors_dir).resolve())
@@ -406,4 +410,10 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main())
+    from gan_lightning.errors import ConfigError
+
+    try:
+        sys.exit(main())
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)  # one line, not a traceback
+        sys.exit(2)

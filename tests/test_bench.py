@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -26,6 +29,8 @@ from gan_lightning.threads import torch_threads
 from gan_lightning.train import train
 from tests.conftest import write_mnist
 from tests.graph_emulator import EmulatedGraph
+
+REPO = Path(__file__).resolve().parent.parent
 
 CPU = torch.device("cpu")
 
@@ -235,3 +240,16 @@ def test_a_damaged_mnist_file_is_named_as_given_not_as_the_copy(tmp_path, no_ben
     damaged.write_bytes(damaged.read_bytes()[:10])  # truncated
     with pytest.raises(ConfigError, match=f"^--data-dir={data_dir}: {damaged}: cannot read"):
         main(["--data-dir", str(data_dir), "--workloads", "mnist_mlp"])
+
+
+def test_the_golden_record_refuses_a_data_dir_without_mnist_before_training_any_preset(tmp_path):
+    """Otherwise every MNIST preset would fail (or try to download) one by one after minutes of the others."""
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    out = tmp_path / "golden.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.golden", "--out", str(out), "--data-dir", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: --data-dir={tmp_path}: {tmp_path}/MNIST/raw has no "
+                                   "train-images-idx3-ubyte, train-labels-idx1-ubyte (raw or .gz); the MNIST presets "
+                                   "need MNIST's train files")
+    assert not out.exists()
