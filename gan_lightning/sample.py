@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -164,21 +165,30 @@ def main(argv: list[str] | None = None) -> list[Path]:
     suffix = f"_label{cfg.label}" if cfg.label is not None else ""
     picture = out_dir / f"samples_seed{cfg.seed}{suffix}.png"
     if samples.dim() == 4:
-        save_image(image_grid(samples, nrow), picture)
+        write(picture, lambda: save_image(image_grid(samples, nrow), picture))
     else:  # a histogram (1-D) or a scatter plot (2-D): from the larger draw
         drawn = many if many is not None and len(many) > len(samples) else samples
-        if drawn.dim() == 2 and drawn.shape[1] == 2:
-            scatter_figure(None, drawn.numpy(), fake_label="G(z)").savefig(picture)
-        else:
-            density_figure(None, drawn.flatten().numpy(), None, fake_label="G(z)").savefig(picture)
+        figure = (scatter_figure(None, drawn.numpy(), fake_label="G(z)") if drawn.dim() == 2 and drawn.shape[1] == 2
+                  else density_figure(None, drawn.flatten().numpy(), None, fake_label="G(z)"))
+        write(picture, lambda: figure.savefig(picture))
     written.append(picture)
     if many is not None:
         tensor_path = out_dir / f"samples_{cfg.num_samples}_seed{cfg.seed}{suffix}.pt"
-        torch.save(many, tensor_path)
+        write(tensor_path, lambda: torch.save(many, tensor_path))
         written.append(tensor_path)
     for path in written:
         print(path)
     return written
+
+
+def write(path: Path, save: Callable[[], object]) -> None:
+    """Run ``save`` (which writes ``path``); an OS error (a full disk, a quota) is one line naming the file, and the
+    partial file is removed rather than left to look like samples."""
+    try:
+        save()
+    except OSError as err:
+        path.unlink(missing_ok=True)
+        raise ConfigError(f"out_dir={path.parent}: cannot write {path.name} ({err.strerror or err})") from err
 
 
 if __name__ == "__main__":

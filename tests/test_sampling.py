@@ -129,3 +129,20 @@ def test_the_default_grid_of_a_conditional_gan_has_full_rows_one_per_class(tmp_p
     assert Image.open(grid).size == (8 * 28 + 9 * 2, 8 * 28 + 9 * 2)  # one class: 8 x 8
     (grid,) = main([f"ckpt={cgan_ckpt}", f"out_dir={tmp_path}", "num_images=64", "seed=1"])
     assert Image.open(grid).size == (7 * 28 + 8 * 2, 10 * 28 + 11 * 2)  # as asked: 7 a row, the last 9 alone
+
+
+def test_a_full_disk_while_writing_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, gaussian_ckpt):
+    import errno
+
+    import gan_lightning.sample as sample
+
+    def full_disk(obj, path):
+        Path(path).write_bytes(b"half a tens")  # what a write cut off by ENOSPC leaves
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sample.torch, "save", full_disk)
+    out_dir = tmp_path / "drawn"
+    with pytest.raises(ConfigError) as err:
+        main([f"ckpt={gaussian_ckpt}", f"out_dir={out_dir}", "num_samples=100"])
+    assert str(err.value) == f"out_dir={out_dir}: cannot write samples_100_seed0.pt (No space left on device)"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["samples_seed0.png"]  # the picture was written whole
